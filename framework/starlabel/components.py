@@ -1,0 +1,179 @@
+"""Base classes of every kind of component a plugin can contribute.
+
+A component class declares, as class attributes, the ``name`` a descriptor uses, an ``Options``
+pydantic model for its ``options:`` block, a ``citation``, a ``data_model_url`` and a ``status``.
+Instances are built from validated options: ``Reader(options)``.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict
+
+from starlabel.containers import AuxTable, LabelTable, Spectra
+
+if TYPE_CHECKING:
+    import torch
+
+Status = Literal["stable", "experimental", "stub"]
+STATUSES: tuple[str, ...] = ("stable", "experimental", "stub")
+
+
+class ComponentOptions(BaseModel):
+    """Base of every ``Options`` model: unknown keys are refused, values are immutable."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Component(ABC):
+    """Common declarations of every component.
+
+    Attributes
+    ----------
+    kind : str
+        Human name of the component kind, used in messages (set by each base class).
+    name : str
+        Key used in descriptors; unique within its kind.
+    Options : type[ComponentOptions]
+        Model validating the component's ``options:`` block.
+    citation : str
+        What to cite when using it.
+    data_model_url : str
+        Where the format or method it implements is documented.
+    status : {"stable", "experimental", "stub"}
+        Maturity, shown by ``starlabel plugins``.
+    """
+
+    kind: ClassVar[str] = "component"
+    name: ClassVar[str]
+    Options: ClassVar[type[ComponentOptions]] = ComponentOptions
+    citation: ClassVar[str] = ""
+    data_model_url: ClassVar[str] = ""
+    status: ClassVar[Status] = "experimental"
+
+    def __init__(self, options: ComponentOptions | Mapping[str, Any] | None = None) -> None:
+        if options is None or isinstance(options, Mapping):
+            options = self.Options.model_validate(dict(options or {}))
+        elif not isinstance(options, self.Options):
+            raise TypeError(f"{type(self).__name__} expects {self.Options.__name__}, got {type(options).__name__}")
+        self.options = options
+
+    @classmethod
+    def summary(cls) -> str:
+        """First line of the class docstring."""
+        return (cls.__doc__ or "").strip().splitlines()[0] if cls.__doc__ else ""
+
+
+class InstrumentReader(Component):
+    """Reads survey files into :class:`~starlabel.containers.Spectra` on the native grid.
+
+    Attributes
+    ----------
+    priority : int
+        When several readers identify one file, the highest priority wins; a tie is an error.
+    """
+
+    kind = "instrument reader"
+    priority: ClassVar[int] = 0
+
+    @classmethod
+    def identify(cls, path: Path) -> bool:
+        """Return True when this reader recognises ``path``.
+
+        Must be cheap (peek at a header, a suffix) and must never raise: return False instead.
+        """
+        return False
+
+    @abstractmethod
+    def read(self, path: Path) -> Spectra:
+        """Read every spectrum in ``path``."""
+
+
+class AuxiliaryProvider(Component):
+    """Supplies per-star non-spectral inputs aligned to source ids, with a missing mask."""
+
+    kind = "auxiliary provider"
+
+    @abstractmethod
+    def columns(self) -> list[str]:
+        """Names of the columns :meth:`load` returns, in order."""
+
+    @abstractmethod
+    def load(self, paths: Sequence[Path]) -> AuxTable:
+        """Read the provider's columns for every star found in ``paths``."""
+
+
+class LabelCuts(BaseModel):
+    """Base of a label source's ``Cuts`` model (the descriptor's ``labels.cuts`` block)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class LabelSource(Component):
+    """Supplies reference labels with errors and ok flags, after selection cuts."""
+
+    kind = "label source"
+    Cuts: ClassVar[type[LabelCuts]] = LabelCuts
+
+    @abstractmethod
+    def label_names(self) -> list[str]:
+        """Labels this source can provide with its current options."""
+
+    @abstractmethod
+    def load(self, path: Path, columns: Sequence[str], cuts: LabelCuts) -> LabelTable:
+        """Read ``columns`` for the stars in ``path`` that pass ``cuts``."""
+
+
+@dataclass(frozen=True)
+class InputSpec:
+    """Shapes a network is built for, derived from a descriptor and its store.
+
+    Attributes
+    ----------
+    arm_pixels : tuple of int
+        Pixels per spectral arm (one entry for single-arm instruments; empty for no spectrum).
+    n_aux : int
+        Width of the concatenated auxiliary inputs.
+    labels : tuple of str
+        Output label names.
+    """
+
+    arm_pixels: tuple[int, ...]
+    n_aux: int
+    labels: tuple[str, ...]
+
+
+class Architecture(Component):
+    """Builds a torch module from an :class:`InputSpec`."""
+
+    kind = "architecture"
+
+    @abstractmethod
+    def build(self, spec: InputSpec) -> torch.nn.Module:
+        """Return an untrained network for ``spec``."""
+
+
+class Synthesizer(Component):
+    """Forward model from labels to continuum-normalised spectra."""
+
+    kind = "synthesizer"
+
+    @abstractmethod
+    def synthesize(self, labels: Mapping[str, np.ndarray], wavelength: np.ndarray, resolution: float) -> np.ndarray:
+        """Return (N, P) normalised flux for N label sets on ``wavelength`` at resolving power ``resolution``."""
+
+
+COMPONENT_KINDS: dict[str, type[Component]] = {
+    "reader": InstrumentReader,
+    "auxiliary": AuxiliaryProvider,
+    "label_source": LabelSource,
+    "architecture": Architecture,
+    "synthesizer": Synthesizer,
+}
+"""Registry key → base class. The plugin manager fills one registry per entry."""

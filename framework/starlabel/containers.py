@@ -1,0 +1,118 @@
+"""Plain numpy containers that components hand to the core.
+
+They carry no behaviour beyond shape checks, so readers, providers and label sources written by third
+parties depend on nothing but numpy.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+import numpy as np
+
+Medium = Literal["vacuum", "air"]
+
+
+def _rows(name: str, array: np.ndarray, n: int) -> None:
+    if array.shape[0] != n:
+        raise ValueError(f"{name} has {array.shape[0]} rows, expected {n} (one per source_id)")
+
+
+@dataclass
+class Spectra:
+    """Spectra of N stars on a wavelength grid of P pixels.
+
+    Attributes
+    ----------
+    source_id : numpy.ndarray
+        (N,) identifiers, int64 (Gaia, SDSS) or str (Gaia-ESO CNAME, APOGEE_ID). Never float.
+    wavelength : numpy.ndarray
+        (P,) shared grid, or (N, P) one grid per spectrum, in ``unit`` and ``medium``.
+    flux : numpy.ndarray
+        (N, P) flux.
+    ivar : numpy.ndarray
+        (N, P) inverse variance of ``flux``; 0 where unknown or bad.
+    mask : numpy.ndarray
+        (N, P) bool, True marks a bad pixel.
+    unit : str
+        Wavelength unit understood by astropy (``"nm"``, ``"Angstrom"``).
+    medium : {"vacuum", "air"}
+        Medium of the wavelengths.
+    meta : dict of str to numpy.ndarray
+        Per-spectrum scalars of length N (S/N, radial velocity, ...).
+    """
+
+    source_id: np.ndarray
+    wavelength: np.ndarray
+    flux: np.ndarray
+    ivar: np.ndarray
+    mask: np.ndarray
+    unit: str = "nm"
+    medium: Medium = "vacuum"
+    meta: dict[str, np.ndarray] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.source_id.dtype.kind == "f":
+            raise TypeError("source_id must be integer or string, never float (ids exceed 2**53)")
+        n = self.source_id.shape[0]
+        if self.flux.ndim != 2:
+            raise ValueError(f"flux must be 2-D (N, P), got shape {self.flux.shape}")
+        for name in ("flux", "ivar", "mask"):
+            _rows(name, getattr(self, name), n)
+        if self.ivar.shape != self.flux.shape or self.mask.shape != self.flux.shape:
+            raise ValueError(f"flux {self.flux.shape}, ivar {self.ivar.shape} and mask {self.mask.shape} must match")
+        if self.wavelength.shape not in ((self.flux.shape[1],), self.flux.shape):
+            raise ValueError(
+                f"wavelength shape {self.wavelength.shape} fits neither (P,) nor (N, P) for flux {self.flux.shape}"
+            )
+        for key, value in self.meta.items():
+            _rows(f"meta[{key!r}]", value, n)
+
+    def __len__(self) -> int:
+        return int(self.source_id.shape[0])
+
+    @staticmethod
+    def ivar_from_sigma(sigma: np.ndarray) -> np.ndarray:
+        """Return 1/sigma² where sigma is finite and positive, else 0."""
+        sigma = np.asarray(sigma, dtype=np.float64)
+        good = np.isfinite(sigma) & (sigma > 0)
+        out = np.zeros_like(sigma)
+        np.divide(1.0, sigma**2, out=out, where=good)
+        return out
+
+
+@dataclass
+class AuxTable:
+    """Per-star auxiliary inputs: N rows by k named columns, with a missing mask (never zero-filled)."""
+
+    source_id: np.ndarray
+    columns: list[str]
+    values: np.ndarray
+    missing: np.ndarray
+
+    def __post_init__(self) -> None:
+        n = self.source_id.shape[0]
+        if self.values.shape != (n, len(self.columns)) or self.missing.shape != self.values.shape:
+            raise ValueError(
+                f"values {self.values.shape} and missing {self.missing.shape} must both be "
+                f"({n}, {len(self.columns)}) for {n} ids and columns {self.columns}"
+            )
+
+
+@dataclass
+class LabelTable:
+    """Reference labels of N stars: values, errors and per-label ok flags (after selection cuts)."""
+
+    source_id: np.ndarray
+    names: list[str]
+    values: np.ndarray
+    errors: np.ndarray
+    ok: np.ndarray
+    units: dict[str, str] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        shape = (self.source_id.shape[0], len(self.names))
+        for name in ("values", "errors", "ok"):
+            if getattr(self, name).shape != shape:
+                raise ValueError(f"{name} has shape {getattr(self, name).shape}, expected {shape}")

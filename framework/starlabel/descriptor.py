@@ -1,0 +1,505 @@
+"""Survey descriptors: one YAML file says everything survey-specific.
+
+:func:`load_descriptor` parses a file with ``yaml.safe_load``, validates its structure with the
+pydantic models below (unknown keys refused), then validates each component reference against the
+installed plugins and each ``options:`` block against that component's ``Options``. Every problem is
+reported at once, as ``file:line: dotted.key: message``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import typing
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any, Literal
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, WithJsonSchema, field_validator, model_validator
+
+from starlabel.errors import DescriptorError, DescriptorIssue, UnknownComponentError
+from starlabel.suggest import did_you_mean
+from starlabel.yamlsource import YamlDocument, dotted, parse_yaml
+
+if TYPE_CHECKING:
+    from starlabel.plugins import Plugins
+
+SCHEMA_VERSION = 1
+"""Newest descriptor ``schema_version`` this starlabel understands."""
+
+_NAME_PATTERN = r"^[a-z][a-z0-9_]*$"
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class Arm(_Strict):
+    """One spectral arm (or chip) of a multi-arm instrument, in the grid's unit."""
+
+    name: str
+    start: float
+    stop: float
+
+
+class InstrumentSection(_Strict):
+    """Which reader turns files into spectra, and the instrument's resolving power."""
+
+    reader: str = Field(description="name of a registered instrument reader")
+    resolution: float | None = Field(None, gt=0, description="resolving power R = λ/Δλ")
+    arms: list[Arm] = Field(default_factory=list, description="arms/chips, for per-arm network branches")
+    options: dict[str, Any] = Field(default_factory=dict, description="the reader's options")
+
+
+class GridSection(_Strict):
+    """The wavelength grid every spectrum is resampled onto before storage."""
+
+    start: float = Field(gt=0)
+    stop: float = Field(gt=0)
+    step: float = Field(gt=0, description="pixel step: in `unit` for linear, in dex of log10(λ) for log")
+    spacing: Literal["linear", "log"] = "linear"
+    unit: str = "nm"
+    medium: Literal["vacuum", "air"] = "vacuum"
+
+    @field_validator("unit")
+    @classmethod
+    def _length_unit(cls, unit: str) -> str:
+        import astropy.units as u
+
+        try:
+            parsed = u.Unit(unit)
+        except ValueError:
+            raise ValueError(
+                f"unknown wavelength unit {unit!r}; allowed: an astropy length unit such as nm, Angstrom, um"
+            ) from None
+        if parsed.physical_type != "length":
+            raise ValueError(
+                f"{unit!r} is a {parsed.physical_type} unit; allowed: a length unit such as nm, Angstrom, um"
+            )
+        return unit
+
+    @model_validator(mode="after")
+    def _whole_steps(self) -> GridSection:
+        if self.stop <= self.start:
+            raise ValueError(f"stop ({self.stop}) must be greater than start ({self.start})")
+        span = np.log10(self.stop / self.start) if self.spacing == "log" else self.stop - self.start
+        steps = span / self.step
+        if abs(steps - round(steps)) > 1e-6 * max(1.0, steps):
+            raise ValueError(
+                f"stop - start spans {steps:.6g} steps of {self.step}; it must be a whole number "
+                f"(adjust stop to {self._stop_for(round(steps)):.10g})"
+            )
+        return self
+
+    def _stop_for(self, steps: int) -> float:
+        if self.spacing == "log":
+            return float(self.start * 10 ** (steps * self.step))
+        return self.start + steps * self.step
+
+    @property
+    def n_pixels(self) -> int:
+        """Number of pixels, both ends included."""
+        span = np.log10(self.stop / self.start) if self.spacing == "log" else self.stop - self.start
+        return int(round(span / self.step)) + 1
+
+    def wavelength(self) -> np.ndarray:
+        """Pixel centres in ``unit`` (float64), built as start + i*step, never by accumulation."""
+        index = np.arange(self.n_pixels, dtype=np.float64)
+        if self.spacing == "log":
+            return self.start * 10.0 ** (index * self.step)
+        return self.start + index * self.step
+
+
+class MaskRegion(_Strict):
+    """A wavelength range (grid unit) whose pixels are always masked."""
+
+    start: float
+    stop: float
+    why: str = ""
+
+    @model_validator(mode="after")
+    def _ordered(self) -> MaskRegion:
+        if self.stop <= self.start:
+            raise ValueError(f"stop ({self.stop}) must be greater than start ({self.start})")
+        return self
+
+
+class AuxiliaryEntry(_Strict):
+    """One auxiliary provider and its options; stored as ``aux/<name>``."""
+
+    provider: str = Field(description="name of a registered auxiliary provider")
+    name: str | None = Field(None, pattern=_NAME_PATTERN, description="store key; default: the provider name")
+    options: dict[str, Any] = Field(default_factory=dict)
+
+    @property
+    def key(self) -> str:
+        """Store key of this entry."""
+        return self.name or self.provider
+
+
+class LabelsSection(_Strict):
+    """Where reference labels come from, which ones, and the selection cuts."""
+
+    source: str = Field(description="name of a registered label source")
+    columns: list[str] = Field(min_length=1)
+    cuts: dict[str, Any] = Field(default_factory=dict)
+    options: dict[str, Any] = Field(default_factory=dict)
+
+    @field_validator("columns")
+    @classmethod
+    def _unique(cls, columns: list[str]) -> list[str]:
+        repeated = sorted({c for c in columns if columns.count(c) > 1})
+        if repeated:
+            raise ValueError(f"labels listed more than once: {', '.join(repeated)}")
+        return columns
+
+
+class NetworkSection(_Strict):
+    """The network architecture and its hyper-parameters."""
+
+    architecture: str = Field(description="name of a registered architecture")
+    options: dict[str, Any] = Field(default_factory=dict)
+
+
+class SplitSection(_Strict):
+    """Fractions of stars (by a seeded hash of source_id) in each split."""
+
+    train: float = Field(0.8, gt=0, lt=1)
+    valid: float = Field(0.1, gt=0, lt=1)
+    test: float = Field(0.1, ge=0, lt=1)
+
+    @model_validator(mode="after")
+    def _sum_to_one(self) -> SplitSection:
+        total = self.train + self.valid + self.test
+        if abs(total - 1.0) > 1e-9:
+            raise ValueError(f"train + valid + test must be 1, got {total:g}")
+        return self
+
+
+class TrainingSection(_Strict):
+    """How networks are trained."""
+
+    seed: int = 0
+    ensemble: int = Field(1, ge=1, description="number of ensemble members")
+    epochs: int = Field(50, ge=1)
+    batch_size: int = Field(64, ge=1)
+    learning_rate: float = Field(1e-3, gt=0)
+    weight_decay: float = Field(1e-4, ge=0)
+    patience: int = Field(10, ge=1, description="epochs without validation improvement before stopping")
+    split: SplitSection = Field(default_factory=SplitSection)
+
+
+class DataSection(_Strict):
+    """Where the survey files are, relative to ``root`` (or to what ``locate_survey_data`` finds)."""
+
+    release: str | None = None
+    root: str | None = Field(None, description="folder, relative to the descriptor file; default: located by plugins")
+    spectra: Annotated[
+        list[str],
+        WithJsonSchema({"anyOf": [{"type": "string"}, {"type": "array", "items": {"type": "string"}}]}),
+    ] = Field(default_factory=list, description="glob pattern(s) of spectrum files")
+    labels: str | None = Field(None, description="label table file")
+    auxiliary: dict[str, str] = Field(default_factory=dict, description="aux entry name → file glob")
+
+    @field_validator("spectra", mode="before")
+    @classmethod
+    def _one_or_many(cls, value: Any) -> Any:
+        return [value] if isinstance(value, str) else value
+
+
+class Descriptor(_Strict):
+    """A survey descriptor (schema version 1)."""
+
+    schema_version: int = Field(ge=1)
+    name: str = Field(pattern=_NAME_PATTERN)
+    description: str = ""
+    instrument: InstrumentSection
+    grid: GridSection
+    mask: list[MaskRegion] = Field(default_factory=list)
+    auxiliary: list[AuxiliaryEntry] = Field(default_factory=list)
+    labels: LabelsSection | None = None
+    network: NetworkSection | None = None
+    training: TrainingSection = Field(default_factory=TrainingSection)
+    data: DataSection = Field(default_factory=DataSection)
+
+    @model_validator(mode="after")
+    def _unique_aux(self) -> Descriptor:
+        keys = [entry.key for entry in self.auxiliary]
+        repeated = sorted({k for k in keys if keys.count(k) > 1})
+        if repeated:
+            raise ValueError(
+                f"auxiliary entries share the store key(s) {', '.join(repeated)}; give each a distinct 'name:'"
+            )
+        return self
+
+
+@dataclass
+class ResolvedDescriptor:
+    """A validated descriptor with each component's options validated by that component.
+
+    Attributes
+    ----------
+    model : Descriptor
+        The validated document.
+    path : Path | None
+        File it came from.
+    options : dict
+        Validated ``Options`` (or ``Cuts``) per dotted key: ``instrument``, ``auxiliary[0]``,
+        ``labels``, ``labels.cuts``, ``network``.
+    """
+
+    model: Descriptor
+    path: Path | None
+    options: dict[str, BaseModel]
+
+    @property
+    def name(self) -> str:
+        """Survey name."""
+        return self.model.name
+
+    def resolved(self) -> dict[str, Any]:
+        """The descriptor as a plain dict, with every default (including component options) filled in."""
+        out = self.model.model_dump(mode="json")
+        out["instrument"]["options"] = self.options["instrument"].model_dump(mode="json")
+        for index, entry in enumerate(out["auxiliary"]):
+            entry["options"] = self.options[f"auxiliary[{index}]"].model_dump(mode="json")
+            entry["name"] = entry["name"] or entry["provider"]
+        if out["labels"] is not None:
+            out["labels"]["options"] = self.options["labels"].model_dump(mode="json")
+            out["labels"]["cuts"] = self.options["labels.cuts"].model_dump(mode="json")
+        if out["network"] is not None:
+            out["network"]["options"] = self.options["network"].model_dump(mode="json")
+        return out
+
+    def hash(self) -> str:
+        """SHA-256 of what defines a model's inputs and outputs (everything but ``description`` and ``data``)."""
+        content = {k: v for k, v in self.resolved().items() if k not in ("description", "data")}
+        return hashlib.sha256(json.dumps(content, sort_keys=True).encode()).hexdigest()
+
+
+def load_descriptor(path: str | Path, plugins: Plugins) -> ResolvedDescriptor:
+    """Read and fully validate the descriptor file at ``path``.
+
+    Raises
+    ------
+    starlabel.errors.DescriptorError
+        With every problem found, each naming file, line and dotted key.
+    """
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as error:
+        raise DescriptorError(
+            [DescriptorIssue(str(path), None, "", f"cannot read: {error.strerror or error}")]
+        ) from None
+    return validate_document(parse_yaml(text, str(path)), plugins, path)
+
+
+def validate_document(doc: YamlDocument, plugins: Plugins, path: Path | None = None) -> ResolvedDescriptor:
+    """Validate a parsed YAML document against the models and the installed components."""
+    issues = list(doc.duplicates)
+    data = doc.data
+    if not isinstance(data, dict):
+        got = "an empty file" if data is None else f"a {type(data).__name__}"
+        raise DescriptorError(
+            [DescriptorIssue(doc.file, doc.line_of(()), "", f"a descriptor must be a mapping of keys, got {got}")]
+        )
+    version = data.get("schema_version")
+    if isinstance(version, int) and not isinstance(version, bool) and version > SCHEMA_VERSION:
+        raise DescriptorError(
+            [
+                DescriptorIssue(
+                    doc.file,
+                    doc.line_of(("schema_version",)),
+                    "schema_version",
+                    f"descriptor schema_version {version} is newer than this starlabel supports "
+                    f"({SCHEMA_VERSION}); upgrade starlabel (pip install -U starlabel) or write schema_version: {SCHEMA_VERSION}",
+                )
+            ]
+        )
+    try:
+        model = Descriptor.model_validate(data)
+    except ValidationError as error:
+        raise DescriptorError(issues + _pydantic_issues(error, doc, Descriptor, ())) from None
+
+    options: dict[str, BaseModel] = {}
+    _component(
+        plugins, "reader", model.instrument.reader, model.instrument.options, ("instrument",), doc, issues, options
+    )
+    for index, entry in enumerate(model.auxiliary):
+        _component(plugins, "auxiliary", entry.provider, entry.options, ("auxiliary", index), doc, issues, options)
+    if model.labels is not None:
+        cls = _component(
+            plugins, "label_source", model.labels.source, model.labels.options, ("labels",), doc, issues, options
+        )
+        if cls is not None:
+            cuts = _validate_model(cls.Cuts, model.labels.cuts, ("labels", "cuts"), doc, issues)
+            if cuts is not None:
+                options["labels.cuts"] = cuts
+            if "labels" in options:
+                _check_label_columns(cls, options["labels"], model.labels.columns, doc, issues)
+    if model.network is not None:
+        _component(
+            plugins,
+            "architecture",
+            model.network.architecture,
+            model.network.options,
+            ("network",),
+            doc,
+            issues,
+            options,
+        )
+    _check_mask(model, doc, issues)
+    _check_data(model, doc, issues)
+    if issues:
+        raise DescriptorError(issues)
+    return ResolvedDescriptor(model, path, options)
+
+
+# ----------------------------------------------------------------------------------------------- helpers
+_NAME_KEYS = {"reader": "reader", "auxiliary": "provider", "label_source": "source", "architecture": "architecture"}
+
+
+def _component(
+    plugins: Plugins,
+    kind: str,
+    name: str,
+    raw: Mapping[str, Any],
+    where: tuple[str | int, ...],
+    doc: YamlDocument,
+    issues: list[DescriptorIssue],
+    options: dict[str, BaseModel],
+) -> Any:
+    name_key = (*where, _NAME_KEYS[kind])
+    try:
+        cls = plugins.registry(kind).get(name)
+    except UnknownComponentError as error:
+        issues.append(DescriptorIssue(doc.file, doc.line_of(name_key), dotted(name_key), str(error)))
+        return None
+    validated = _validate_model(cls.Options, raw, (*where, "options"), doc, issues)
+    if validated is not None:
+        options[dotted(where)] = validated
+    return cls
+
+
+def _validate_model(
+    model: type[BaseModel], raw: Any, where: tuple[str | int, ...], doc: YamlDocument, issues: list[DescriptorIssue]
+) -> BaseModel | None:
+    try:
+        return model.model_validate(raw)
+    except ValidationError as error:
+        issues.extend(_pydantic_issues(error, doc, model, where))
+        return None
+
+
+def _check_label_columns(
+    cls: Any, opts: BaseModel, columns: list[str], doc: YamlDocument, issues: list[DescriptorIssue]
+) -> None:
+    try:
+        available = list(cls(opts).label_names())
+    except Exception as error:  # a label source that cannot list its labels is reported, not fatal
+        issues.append(
+            DescriptorIssue(doc.file, doc.line_of(("labels",)), "labels", f"{cls.name} cannot list its labels: {error}")
+        )
+        return
+    for index, column in enumerate(columns):
+        if column not in available:
+            key = ("labels", "columns", index)
+            issues.append(
+                DescriptorIssue(
+                    doc.file,
+                    doc.line_of(key),
+                    dotted(key),
+                    f"label source {cls.name!r} has no label {column!r}.{did_you_mean(column, available)} "
+                    f"Available: {', '.join(available)}",
+                )
+            )
+
+
+def _check_mask(model: Descriptor, doc: YamlDocument, issues: list[DescriptorIssue]) -> None:
+    grid = model.grid
+    for index, region in enumerate(model.mask):
+        if region.stop <= grid.start or region.start >= grid.stop:
+            key = ("mask", index)
+            issues.append(
+                DescriptorIssue(
+                    doc.file,
+                    doc.line_of(key),
+                    dotted(key),
+                    f"region {region.start}–{region.stop} lies outside the grid {grid.start}–{grid.stop} {grid.unit}",
+                )
+            )
+
+
+def _check_data(model: Descriptor, doc: YamlDocument, issues: list[DescriptorIssue]) -> None:
+    keys = [entry.key for entry in model.auxiliary]
+    for name in model.data.auxiliary:
+        if name not in keys:
+            key = ("data", "auxiliary", name)
+            issues.append(
+                DescriptorIssue(
+                    doc.file,
+                    doc.line_of(key),
+                    dotted(key),
+                    f"no auxiliary entry is named {name!r}.{did_you_mean(name, keys)} Entries: {', '.join(keys) or '(none)'}",
+                )
+            )
+
+
+def _pydantic_issues(
+    error: ValidationError, doc: YamlDocument, model: type[BaseModel], prefix: tuple[str | int, ...]
+) -> list[DescriptorIssue]:
+    out = []
+    for item in error.errors(include_url=False):
+        loc = tuple(part for part in item["loc"] if not (isinstance(part, str) and part.startswith("function-")))
+        path = (*prefix, *loc)
+        kind = item["type"]
+        if kind == "extra_forbidden":
+            allowed = _fields_at(model, loc[:-1])
+            message = (
+                f"unknown key {loc[-1]!r}.{did_you_mean(str(loc[-1]), allowed)} Allowed keys: {', '.join(allowed)}"
+            )
+        elif kind == "missing":
+            message = "required key is missing"
+        else:
+            message = item["msg"].removeprefix("Value error, ")
+            if kind not in ("value_error", "assertion_error"):
+                message += f"; got {item['input']!r}"
+        out.append(DescriptorIssue(doc.file, doc.line_of(path), dotted(path), message))
+    return out
+
+
+def _fields_at(model: type[BaseModel], loc: tuple[str | int, ...]) -> list[str]:
+    """Field names of the (nested) model found at ``loc`` under ``model``."""
+    current: Any = model
+    for part in loc:
+        if isinstance(part, int) or not (isinstance(current, type) and issubclass(current, BaseModel)):
+            continue
+        field = current.model_fields.get(str(part))
+        if field is None:
+            return []
+        current = _model_in(field.annotation)
+    if isinstance(current, type) and issubclass(current, BaseModel):
+        return list(current.model_fields)
+    return []
+
+
+def _model_in(annotation: Any) -> Any:
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    for arg in typing.get_args(annotation):
+        found = _model_in(arg)
+        if found is not None:
+            return found
+    return None
+
+
+__all__ = [
+    "SCHEMA_VERSION",
+    "Descriptor",
+    "ResolvedDescriptor",
+    "load_descriptor",
+    "validate_document",
+]

@@ -1,0 +1,120 @@
+"""A pytest plugin for plugin authors (registered under the ``pytest11`` entry point).
+
+Fixtures
+--------
+starlabel_plugins
+    A fresh :class:`~starlabel.plugins.Plugins` with the built-in plugins only (entry points off).
+starlabel_plugins_factory
+    ``factory(*extra, entry_points=False, environ=None)`` → a fresh manager with extra plugin objects
+    given as ``(name, plugin)`` pairs.
+tiny_grid
+    A 41-pixel linear :class:`~starlabel.descriptor.GridSection` (500–520 nm, vacuum).
+fake_spectra
+    Seeded :class:`~starlabel.containers.Spectra`: 8 stars on ``tiny_grid`` with one absorption line,
+    noise, a masked pixel per star.
+junk_files
+    Paths a reader's ``identify`` must answer False to without raising: empty file, random bytes,
+    truncated gzip, text, a directory, a path that does not exist.
+
+Helpers
+-------
+:func:`component_params` returns ``pytest.param`` objects for every registered component, for
+contract tests parametrized over whatever is installed. :func:`real_data` finds a real survey file
+under ``$STARLABEL_TEST_DATA`` or skips the test, saying why.
+"""
+
+from __future__ import annotations
+
+import gzip
+import os
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from starlabel.containers import Spectra
+from starlabel.descriptor import GridSection
+from starlabel.plugins import Plugins, load_plugins
+
+
+@pytest.fixture
+def starlabel_plugins_factory() -> Callable[..., Plugins]:
+    """Factory for fresh plugin managers; nothing is shared between calls."""
+
+    def factory(
+        *extra: tuple[str, object], entry_points: bool = False, environ: Mapping[str, str] | None = None
+    ) -> Plugins:
+        return load_plugins(entry_points=entry_points, extra=extra, environ=environ or {})
+
+    return factory
+
+
+@pytest.fixture
+def starlabel_plugins(starlabel_plugins_factory: Callable[..., Plugins]) -> Plugins:
+    """A fresh manager with the built-in plugins and no entry points."""
+    return starlabel_plugins_factory()
+
+
+@pytest.fixture
+def tiny_grid() -> GridSection:
+    """41 pixels, 500–520 nm in 0.5 nm steps, vacuum."""
+    return GridSection(start=500.0, stop=520.0, step=0.5, unit="nm", medium="vacuum")
+
+
+@pytest.fixture
+def fake_spectra(tiny_grid: GridSection) -> Spectra:
+    """Eight seeded spectra on ``tiny_grid``: a Gaussian line at 510 nm, S/N 50, pixel 3 masked."""
+    rng = np.random.default_rng(1234)
+    wave = tiny_grid.wavelength()
+    depth = rng.uniform(0.1, 0.6, size=(8, 1))
+    flux = 1 - depth * np.exp(-0.5 * ((wave - 510.0) / 0.8) ** 2)
+    sigma = np.full_like(flux, 0.02)
+    flux = flux + rng.normal(0, sigma)
+    mask = np.zeros(flux.shape, dtype=bool)
+    mask[:, 3] = True
+    ivar = np.where(mask, 0.0, 1 / sigma**2)
+    ids = np.arange(8, dtype=np.int64) + 4_000_000_000_000_000_000
+    return Spectra(ids, wave, flux, ivar, mask, unit="nm", medium="vacuum", meta={"depth": depth[:, 0]})
+
+
+@pytest.fixture
+def junk_files(tmp_path: Path) -> list[Path]:
+    """Files no reader should claim."""
+    rng = np.random.default_rng(7)
+    empty = tmp_path / "empty.fits"
+    empty.write_bytes(b"")
+    noise = tmp_path / "noise.fits.gz"
+    noise.write_bytes(rng.bytes(4096))
+    truncated = tmp_path / "truncated.csv.gz"
+    truncated.write_bytes(gzip.compress(b"source_id,flux\n1,2\n" * 100)[:40])
+    text = tmp_path / "notes.csv"
+    text.write_text("this is not a spectrum\n")
+    folder = tmp_path / "folder.fits"
+    folder.mkdir()
+    return [empty, noise, truncated, text, folder, tmp_path / "missing.fits"]
+
+
+def component_params(plugins: Plugins | None = None, kinds: tuple[str, ...] | None = None) -> list[Any]:
+    """``pytest.param(kind, cls, id=kind:name)`` for every registered component (entry points included)."""
+    plugins = plugins or load_plugins()
+    return [
+        pytest.param(kind, cls, id=f"{kind}:{cls.name}")
+        for kind, cls, _ in plugins.components()
+        if kinds is None or kind in kinds
+    ]
+
+
+TEST_DATA_ENV = "STARLABEL_TEST_DATA"
+
+
+def real_data(relative: str) -> Path:
+    """Path of a real survey file under ``$STARLABEL_TEST_DATA``; skips the calling test when unavailable."""
+    root = os.environ.get(TEST_DATA_ENV)
+    if not root:
+        pytest.skip(f"{TEST_DATA_ENV} is not set: real survey files unavailable")
+    path = Path(root) / relative
+    if not path.exists():
+        pytest.skip(f"real data file {relative} not found under {TEST_DATA_ENV}={root}")
+    return path

@@ -1,0 +1,1 @@
+"""starlabel_gaia built-in plugin."""

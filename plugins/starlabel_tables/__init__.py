@@ -1,0 +1,1 @@
+"""starlabel_tables built-in plugin."""

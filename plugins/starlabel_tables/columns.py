@@ -1,0 +1,48 @@
+"""``table_columns``: auxiliary inputs taken from named columns of any table file."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+from pydantic import Field
+
+from starlabel.components import AuxiliaryProvider, ComponentOptions
+from starlabel.containers import AuxTable
+from starlabel.tables import float_column, id_column, read_table
+
+
+class TableColumnsOptions(ComponentOptions):
+    """Options of ``table_columns``."""
+
+    id_column: str = Field(description="column holding the source id (integer or string)")
+    columns: dict[str, str] = Field(min_length=1, description="input name → table column")
+    hdu: int | str | None = Field(None, description="FITS extension (default 1)")
+
+
+class TableColumns(AuxiliaryProvider):
+    """Per-star numeric inputs from named columns of a FITS, CSV, ECSV, VOTable or Parquet table."""
+
+    name = "table_columns"
+    Options = TableColumnsOptions
+    citation = ""
+    data_model_url = "https://docs.astropy.org/en/stable/io/unified.html"
+    status = "stable"
+
+    def columns(self) -> list[str]:
+        """Input names, in the order of the ``columns`` option."""
+        return list(self.options.columns)
+
+    def load(self, paths: Sequence[Path]) -> AuxTable:
+        """Read the mapped columns from every file; null or non-finite values are marked missing."""
+        ids, values, missing = [], [], []
+        for path in paths:
+            table = read_table(path, self.options.hdu)
+            sid, null_id = id_column(table, self.options.id_column, path)
+            cols = [float_column(table, column, path) for column in self.options.columns.values()]
+            keep = ~null_id
+            ids.append(sid[keep])
+            values.append(np.stack([c[0] for c in cols], axis=1)[keep])
+            missing.append(np.stack([c[1] for c in cols], axis=1)[keep])
+        return AuxTable(np.concatenate(ids), self.columns(), np.concatenate(values), np.concatenate(missing))
