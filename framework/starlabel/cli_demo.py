@@ -40,18 +40,23 @@ def demo(survey_ref: str, data_override: str | None) -> None:
     reader = plugins.readers.get(model.instrument.reader)(resolved.options["instrument"])
     spectra_files = expand(root, model.data.spectra, "spectrum")
     ids = []
+    problems: list[str] = []
     n_pix = 0
     bad = 0.0
     for file in spectra_files:
         spectra = reader.read(file)
         ids.append(spectra.source_id)
+        problems += spectra.problems
         n_pix = spectra.flux.shape[1]
         bad += float(spectra.mask.sum())
     source_ids = np.concatenate(ids)
     click.echo(
         f"[3/4] {reader.name}: {len(source_ids)} spectra × {n_pix} px from {len(spectra_files)} file(s), "
-        f"{bad / max(1, len(source_ids) * n_pix):.2%} pixels masked, {len(np.unique(source_ids))} unique ids"
+        f"{bad / max(1, len(source_ids) * n_pix):.2%} pixels masked, {len(np.unique(source_ids))} unique ids, "
+        f"{len(problems)} problem(s) reported"
     )
+    for line in problems:
+        click.echo(f"      {line}")
 
     parts = []
     for index, entry in enumerate(model.auxiliary):

@@ -41,6 +41,9 @@ class Spectra:
         Medium of the wavelengths.
     meta : dict of str to numpy.ndarray
         Per-spectrum scalars of length N (S/N, radial velocity, ...).
+    problems : list of str
+        What the reader skipped or found suspicious, one line each naming file and row (a null id,
+        a repeated id); the caller reports them. Fatal problems raise instead.
     """
 
     source_id: np.ndarray
@@ -51,6 +54,7 @@ class Spectra:
     unit: str = "nm"
     medium: Medium = "vacuum"
     meta: dict[str, np.ndarray] = field(default_factory=dict)
+    problems: list[str] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         if self.source_id.dtype.kind == "f":

@@ -6,6 +6,7 @@ entries (FITS ``TNULL``, empty CSV fields, NaN) come back as a boolean mask, nev
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -63,16 +64,44 @@ def read_table(path: str | Path, hdu: int | str | None = None) -> Any:
         raise DataFileError(str(path), f"cannot read as {fmt} table: {type(error).__name__}: {error}") from None
 
 
+def find_column(colnames: Sequence[str], candidates: Iterable[str]) -> str | None:
+    """Return the first column matching one of ``candidates``, or None.
+
+    FITS column names are case-insensitive, astropy's are not: an exact match is preferred, then a
+    case-insensitive one. Candidates are tried in order.
+    """
+    lower = {name.lower(): name for name in reversed(list(colnames))}
+    for candidate in candidates:
+        if candidate in colnames:
+            return candidate
+        if candidate.lower() in lower:
+            return lower[candidate.lower()]
+    return None
+
+
+def resolve_column(table: Any, name: str, path: str | Path, hint: str = "") -> str:
+    """Actual name of column ``name`` in ``table`` (case-insensitive).
+
+    Raises
+    ------
+    MissingColumnError
+        Naming the file, the closest column and every column present, plus ``hint``.
+    """
+    found = find_column(table.colnames, [name])
+    if found is None:
+        raise MissingColumnError(str(path), name, table.colnames, hint)
+    return found
+
+
 def require_columns(table: Any, path: str | Path, *names: str, hint: str = "") -> None:
     """Raise :class:`MissingColumnError` for the first of ``names`` missing from ``table``."""
     for name in names:
-        if name not in table.colnames:
-            raise MissingColumnError(str(path), name, table.colnames, hint)
+        resolve_column(table, name, path, hint)
 
 
 def float_column(table: Any, name: str, path: str | Path) -> tuple[np.ndarray, np.ndarray]:
-    """Return ``(values, missing)`` of a numeric column as float64; masked, null or non-finite → missing."""
-    require_columns(table, path, name)
+    """Return ``(values, missing)`` of a numeric column (name case-insensitive) as float64; masked, null or non-finite → missing."""
+    name = resolve_column(table, name, path)
     column = table[name]
     try:
         values = np.array(np.ma.getdata(column), dtype=np.float64)
@@ -93,7 +122,7 @@ def id_column(table: Any, name: str, path: str | Path) -> tuple[np.ndarray, np.n
     DataFileError
         The column holds floats (ids above 2**53 would be corrupted).
     """
-    require_columns(table, path, name)
+    name = resolve_column(table, name, path)
     column = table[name]
     missing = np.array(np.ma.getmaskarray(column), dtype=bool)
     data = np.ma.getdata(column)

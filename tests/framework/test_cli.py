@@ -66,7 +66,9 @@ def test_survey_check_shipped_descriptors() -> None:
 
 def test_survey_check_reports_each_bad_file(tmp_path: Path) -> None:
     bad = tmp_path / "bad.yaml"
-    bad.write_text("schema_version: 1\nname: bad\ninstrument: {reader: gaia_xp_sampld}\ngrid: {start: 1, stop: 2, step: 1}\n")
+    bad.write_text(
+        "schema_version: 1\nname: bad\ninstrument: {reader: gaia_xp_sampld}\ngrid: {start: 1, stop: 2, step: 1}\n"
+    )
     result = starlabel("survey", "check", "surveys/gaia_xp_apogee_dr17.yaml", str(bad))
     assert result.returncode == 2
     assert result.stdout.startswith("ok   surveys/gaia_xp_apogee_dr17.yaml")
@@ -113,9 +115,7 @@ def test_survey_schema_includes_component_options() -> None:
     assert defs["Descriptor"]["properties"]["schema_version"]["maximum"] == 1
     readers = defs["InstrumentSection"]["properties"]["reader"]["enum"]
     assert {"gaia_xp_sampled", "example_ascii"} <= set(readers)
-    rule = next(
-        r for r in defs["LabelsSection"]["allOf"] if r["if"]["properties"]["source"]["const"] == "table_labels"
-    )
+    rule = next(r for r in defs["LabelsSection"]["allOf"] if r["if"]["properties"]["source"]["const"] == "table_labels")
     options_def = defs[rule["then"]["properties"]["options"]["$ref"].rsplit("/", 1)[-1]]
     assert set(options_def["properties"]) == {"id_column", "columns", "errors", "units", "hdu"}
     cuts_def = defs[rule["then"]["properties"]["cuts"]["$ref"].rsplit("/", 1)[-1]]

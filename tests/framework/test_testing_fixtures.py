@@ -33,6 +33,18 @@ def test_spectra_container_refuses_float_ids(fake_spectra: Spectra) -> None:
     import pytest
 
     with pytest.raises(TypeError, match="never float"):
-        Spectra(fake_spectra.source_id.astype(float), fake_spectra.wavelength, fake_spectra.flux, fake_spectra.ivar, fake_spectra.mask)
+        Spectra(
+            fake_spectra.source_id.astype(float),
+            fake_spectra.wavelength,
+            fake_spectra.flux,
+            fake_spectra.ivar,
+            fake_spectra.mask,
+        )
     with pytest.raises(ValueError, match=r"wavelength shape \(40,\) fits neither"):
-        Spectra(fake_spectra.source_id, fake_spectra.wavelength[:40], fake_spectra.flux, fake_spectra.ivar, fake_spectra.mask)
+        Spectra(
+            fake_spectra.source_id,
+            fake_spectra.wavelength[:40],
+            fake_spectra.flux,
+            fake_spectra.ivar,
+            fake_spectra.mask,
+        )

