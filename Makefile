@@ -15,7 +15,7 @@ $(BIN)/python:
 
 $(VENV)/.installed-test: $(PKG_FILES) tests/third_party/starlabel_example/pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install --quiet $(TORCH)
-	$(BIN)/python -m pip install --quiet -e ".[test]" -e tests/third_party/starlabel_example
+	$(BIN)/python -m pip install --quiet -e ".[test,demo]" -e tests/third_party/starlabel_example
 	touch $@
 
 $(VENV)/.installed-demo: $(PKG_FILES) | $(BIN)/python

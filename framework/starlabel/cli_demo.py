@@ -25,7 +25,7 @@ def demo(survey_ref: str, data_override: str | None) -> None:
     reader, auxiliary inputs and reference labels, and their cross-match by source id.
     """
     from starlabel.cli import get_plugins
-    from starlabel.datafiles import data_root, expand
+    from starlabel.datafiles import data_root, expand, expand_one
     from starlabel.descriptor import load_descriptor
     from starlabel.surveys import find_descriptor
 
@@ -68,7 +68,7 @@ def demo(survey_ref: str, data_override: str | None) -> None:
     if model.labels is not None and model.data.labels:
         source = plugins.label_sources.get(model.labels.source)(resolved.options["labels"])
         labels = source.load(
-            expand(root, [model.data.labels], "label")[0], model.labels.columns, resolved.options["labels.cuts"]
+            expand_one(root, model.data.labels, "label"), model.labels.columns, resolved.options["labels.cuts"]
         )
         matched = np.isin(source_ids, labels.source_id).sum()
         complete = labels.ok.all(axis=1).sum()

@@ -44,6 +44,17 @@ def data_root(resolved: ResolvedDescriptor, plugins: Plugins, override: str | Pa
     return root
 
 
+def expand_one(root: Path, pattern: str, what: str) -> Path:
+    """The single file under ``root`` matching ``pattern``; several matches are an error listing them."""
+    files = expand(root, [pattern], what)
+    if len(files) > 1:
+        listing = ", ".join(p.name for p in files[:5]) + (", ..." if len(files) > 5 else "")
+        raise DataNotFoundError(
+            f"{len(files)} {what} files under {root} match {pattern} ({listing}); the pattern must name one"
+        )
+    return files[0]
+
+
 def expand(root: Path, patterns: Sequence[str], what: str) -> list[Path]:
     """Files under ``root`` matching any of ``patterns`` (sorted, unique); ``root`` itself if it is a file."""
     if root.is_file():

@@ -8,7 +8,7 @@ bodies are imported when the plugin module is; keep heavy imports (torch, zarr) 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from starlabel.markers import hookspec
 
@@ -79,5 +79,5 @@ def locate_survey_data(survey: str, release: str | None) -> Path | None:
 
 
 @hookspec
-def register_commands(cli: click.Group) -> Any:
+def register_commands(cli: click.Group) -> None:
     """Add sub-commands to the ``starlabel`` command-line group ``cli``."""

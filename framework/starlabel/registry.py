@@ -65,7 +65,7 @@ class Registry(Generic[C]):
             raise UnknownComponentError(self.kind, name, self._entries) from None
 
     def entry(self, name: str) -> Entry[C]:
-        """Return the :class:`Entry` for ``name`` (class and plugin)."""
+        """Return the :class:`Entry` for ``name``: the class and the plugin that registered it."""
         self.get(name)
         return self._entries[name]
 

@@ -13,7 +13,7 @@ import yaml
 
 from starlabel.errors import DescriptorIssue
 
-Path_ = tuple[str | int, ...]
+KeyPath = tuple[str | int, ...]
 
 
 @dataclass
@@ -34,10 +34,10 @@ class YamlDocument:
 
     file: str
     data: Any
-    marks: dict[Path_, tuple[int, int]] = field(default_factory=dict)
+    marks: dict[KeyPath, tuple[int, int]] = field(default_factory=dict)
     duplicates: list[DescriptorIssue] = field(default_factory=list)
 
-    def line_of(self, path: Path_) -> int | None:
+    def line_of(self, path: KeyPath) -> int | None:
         """Line of ``path`` or of its nearest ancestor that exists in the file."""
         path = tuple(path)
         while path:
@@ -88,7 +88,7 @@ def parse_yaml(text: str, file: str) -> YamlDocument:
     return doc
 
 
-def _walk(node: yaml.Node, path: Path_, doc: YamlDocument) -> None:
+def _walk(node: yaml.Node, path: KeyPath, doc: YamlDocument) -> None:
     if isinstance(node, yaml.MappingNode):
         seen: set[str] = set()
         for key_node, value_node in node.value:
@@ -110,7 +110,7 @@ def _walk(node: yaml.Node, path: Path_, doc: YamlDocument) -> None:
             _walk(item, here, doc)
 
 
-def dotted(path: Path_) -> str:
+def dotted(path: KeyPath) -> str:
     """``("auxiliary", 1, "provider")`` → ``"auxiliary[1].provider"``."""
     out = ""
     for part in path:

@@ -64,7 +64,8 @@ class TableLabels(LabelSource):
         A label is ok when its value is finite, its error (if mapped) is finite and positive, and the
         error is within ``cuts.max_error``. Rows with a null id are dropped.
         """
-        assert isinstance(cuts, TableLabelsCuts)
+        if not isinstance(cuts, TableLabelsCuts):
+            raise TypeError(f"table_labels expects {TableLabelsCuts.__name__} cuts, got {type(cuts).__name__}")
         opts = self.options
         table = read_table(path, opts.hdu)
         ids, null_id = id_column(table, opts.id_column, path)

