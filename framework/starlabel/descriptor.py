@@ -308,17 +308,11 @@ def validate_document(doc: YamlDocument, plugins: Plugins, path: Path | None = N
         )
     version = data.get("schema_version")
     if isinstance(version, int) and not isinstance(version, bool) and version > SCHEMA_VERSION:
-        raise DescriptorError(
-            [
-                DescriptorIssue(
-                    doc.file,
-                    doc.line_of(("schema_version",)),
-                    "schema_version",
-                    f"descriptor schema_version {version} is newer than this starlabel supports "
-                    f"({SCHEMA_VERSION}); upgrade starlabel (pip install -U starlabel) or write schema_version: {SCHEMA_VERSION}",
-                )
-            ]
+        message = (
+            f"descriptor schema_version {version} is newer than this starlabel supports ({SCHEMA_VERSION}); "
+            f"upgrade starlabel (pip install -U starlabel) or write schema_version: {SCHEMA_VERSION}"
         )
+        raise DescriptorError([doc.issue(("schema_version",), message)])
     try:
         model = Descriptor.model_validate(data)
     except ValidationError as error:
@@ -376,7 +370,7 @@ def _component(
     try:
         cls = plugins.registry(kind).get(name)
     except UnknownComponentError as error:
-        issues.append(DescriptorIssue(doc.file, doc.line_of(name_key), dotted(name_key), str(error)))
+        issues.append(doc.issue(name_key, str(error)))
         return None
     validated = _validate_model(cls.Options, raw, (*where, "options"), doc, issues)
     if validated is not None:
@@ -400,22 +394,13 @@ def _check_label_columns(
     try:
         available = list(cls(opts).label_names())
     except Exception as error:  # a label source that cannot list its labels is reported, not fatal
-        issues.append(
-            DescriptorIssue(doc.file, doc.line_of(("labels",)), "labels", f"{cls.name} cannot list its labels: {error}")
-        )
+        issues.append(doc.issue(("labels",), f"{cls.name} cannot list its labels: {error}"))
         return
     for index, column in enumerate(columns):
         if column not in available:
             key = ("labels", "columns", index)
-            issues.append(
-                DescriptorIssue(
-                    doc.file,
-                    doc.line_of(key),
-                    dotted(key),
-                    f"label source {cls.name!r} has no label {column!r}.{did_you_mean(column, available)} "
-                    f"Available: {', '.join(available)}",
-                )
-            )
+            hint = f"{did_you_mean(column, available)} Available: {', '.join(available)}"
+            issues.append(doc.issue(key, f"label source {cls.name!r} has no label {column!r}.{hint}"))
 
 
 def _check_mask(model: Descriptor, doc: YamlDocument, issues: list[DescriptorIssue]) -> None:
@@ -424,10 +409,8 @@ def _check_mask(model: Descriptor, doc: YamlDocument, issues: list[DescriptorIss
         if region.stop <= grid.start or region.start >= grid.stop:
             key = ("mask", index)
             issues.append(
-                DescriptorIssue(
-                    doc.file,
-                    doc.line_of(key),
-                    dotted(key),
+                doc.issue(
+                    key,
                     f"region {region.start}–{region.stop} lies outside the grid {grid.start}–{grid.stop} {grid.unit}",
                 )
             )
@@ -439,10 +422,8 @@ def _check_data(model: Descriptor, doc: YamlDocument, issues: list[DescriptorIss
         if name not in keys:
             key = ("data", "auxiliary", name)
             issues.append(
-                DescriptorIssue(
-                    doc.file,
-                    doc.line_of(key),
-                    dotted(key),
+                doc.issue(
+                    key,
                     f"no auxiliary entry is named {name!r}.{did_you_mean(name, keys)} Entries: {', '.join(keys) or '(none)'}",
                 )
             )
@@ -467,7 +448,7 @@ def _pydantic_issues(
             message = item["msg"].removeprefix("Value error, ")
             if kind not in ("value_error", "assertion_error"):
                 message += f"; got {item['input']!r}"
-        out.append(DescriptorIssue(doc.file, doc.line_of(path), dotted(path), message))
+        out.append(doc.issue(path, message))
     return out
 
 

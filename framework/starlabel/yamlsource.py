@@ -46,6 +46,10 @@ class YamlDocument:
             path = path[:-1]
         return self.marks.get((), (None, None))[0]
 
+    def issue(self, path: KeyPath, message: str) -> DescriptorIssue:
+        """A :class:`DescriptorIssue` at ``path`` (dotted key and line filled in)."""
+        return DescriptorIssue(self.file, self.line_of(path), dotted(path), message)
+
 
 def parse_yaml(text: str, file: str) -> YamlDocument:
     """Parse ``text`` safely.
