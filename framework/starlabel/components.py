@@ -95,6 +95,43 @@ class InstrumentReader(Component):
         """Read every spectrum in ``path``."""
 
 
+@dataclass
+class Normalised:
+    """Output of a normaliser: normalised flux, its inverse variance, the mask and the continuum divided out."""
+
+    flux: np.ndarray
+    ivar: np.ndarray
+    mask: np.ndarray
+    continuum: np.ndarray
+
+
+class Normaliser(Component):
+    """Pseudo-continuum normalisation of spectra on a common grid."""
+
+    kind = "normaliser"
+
+    @abstractmethod
+    def normalise(
+        self,
+        wavelength: np.ndarray,
+        flux: np.ndarray,
+        ivar: np.ndarray,
+        mask: np.ndarray,
+        arms: Sequence[tuple[float, float]] = (),
+    ) -> Normalised:
+        """Divide (N, P) ``flux`` by a fitted continuum; ``ivar`` scales by continuum², masked pixels stay masked.
+
+        Parameters
+        ----------
+        wavelength : numpy.ndarray
+            (P,) common grid.
+        flux, ivar, mask : numpy.ndarray
+            (N, P) spectra, inverse variances and bad-pixel masks (True = bad).
+        arms : sequence of (start, stop)
+            Wavelength ranges fitted independently (arms or chips); empty means one range.
+        """
+
+
 class AuxiliaryProvider(Component):
     """Supplies per-star non-spectral inputs aligned to source ids, with a missing mask."""
 
@@ -175,5 +212,6 @@ COMPONENT_KINDS: dict[str, type[Component]] = {
     "label_source": LabelSource,
     "architecture": Architecture,
     "synthesizer": Synthesizer,
+    "normaliser": Normaliser,
 }
 """Registry key → base class. The plugin manager fills one registry per entry."""

@@ -7,10 +7,19 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 
 from starlabel.markers import hookimpl
 
 DATA_DIR_ENV = "STARLABEL_DATA_DIR"
+
+
+@hookimpl
+def register_normalisers() -> list[type[Any]]:
+    """``none``, the default of ``normalise.method``."""
+    from starlabel.identity_normaliser import NoNormalisation
+
+    return [NoNormalisation]
 
 
 @hookimpl(trylast=True)

@@ -126,6 +126,31 @@ class MaskRegion(_Strict):
         return self
 
 
+class NormaliseSection(_Strict):
+    """Pseudo-continuum normalisation applied during ingest."""
+
+    method: str = Field("none", description="name of a registered normaliser")
+    options: dict[str, Any] = Field(default_factory=dict)
+
+
+class RestFrameSection(_Strict):
+    """Per-star radial velocity removed during ingest (omit for rest-frame spectra such as Gaia RVS)."""
+
+    source: Literal["meta", "table"] = Field(
+        description="meta: a per-spectrum value the reader exposes (a header keyword); table: a column of a table file"
+    )
+    key: str = Field(description="meta key or table column holding the radial velocity")
+    unit: str = Field("km/s", description="velocity unit")
+    table: str | None = Field(None, description="with source: table, glob of the table file under the data root")
+    id_column: str = Field("source_id", description="with source: table, the column joined to source_id")
+
+    @model_validator(mode="after")
+    def _table_needs_file(self) -> RestFrameSection:
+        if self.source == "table" and not self.table:
+            raise ValueError("source: table needs 'table:', the glob of the file holding the velocities")
+        return self
+
+
 class AuxiliaryEntry(_Strict):
     """One auxiliary provider and its options; stored as ``aux/<name>``."""
 
@@ -218,6 +243,8 @@ class Descriptor(_Strict):
     instrument: InstrumentSection
     grid: GridSection
     mask: list[MaskRegion] = Field(default_factory=list)
+    normalise: NormaliseSection = Field(default_factory=NormaliseSection)
+    rest_frame: RestFrameSection | None = None
     auxiliary: list[AuxiliaryEntry] = Field(default_factory=list)
     labels: LabelsSection | None = None
     network: NetworkSection | None = None
@@ -263,6 +290,7 @@ class ResolvedDescriptor:
         """The descriptor as a plain dict, with every default (including component options) filled in."""
         out = self.model.model_dump(mode="json")
         out["instrument"]["options"] = self.options["instrument"].model_dump(mode="json")
+        out["normalise"]["options"] = self.options["normalise"].model_dump(mode="json")
         for index, entry in enumerate(out["auxiliary"]):
             entry["options"] = self.options[f"auxiliary[{index}]"].model_dump(mode="json")
             entry["name"] = entry["name"] or entry["provider"]
@@ -322,6 +350,9 @@ def validate_document(doc: YamlDocument, plugins: Plugins, path: Path | None = N
     _component(
         plugins, "reader", model.instrument.reader, model.instrument.options, ("instrument",), doc, issues, options
     )
+    _component(
+        plugins, "normaliser", model.normalise.method, model.normalise.options, ("normalise",), doc, issues, options
+    )
     for index, entry in enumerate(model.auxiliary):
         _component(plugins, "auxiliary", entry.provider, entry.options, ("auxiliary", index), doc, issues, options)
     if model.labels is not None:
@@ -353,7 +384,13 @@ def validate_document(doc: YamlDocument, plugins: Plugins, path: Path | None = N
 
 
 # ----------------------------------------------------------------------------------------------- helpers
-_NAME_KEYS = {"reader": "reader", "auxiliary": "provider", "label_source": "source", "architecture": "architecture"}
+_NAME_KEYS = {
+    "reader": "reader",
+    "normaliser": "method",
+    "auxiliary": "provider",
+    "label_source": "source",
+    "architecture": "architecture",
+}
 
 
 def _component(

@@ -20,6 +20,7 @@ if TYPE_CHECKING:
         AuxiliaryProvider,
         InstrumentReader,
         LabelSource,
+        Normaliser,
         Synthesizer,
     )
 
@@ -58,6 +59,11 @@ def register_architectures() -> list[type[Architecture]]:
 @hookspec
 def register_synthesizers() -> list[type[Synthesizer]]:
     """Return synthesizer classes: forward models from labels to normalised spectra."""
+
+
+@hookspec
+def register_normalisers() -> list[type[Normaliser]]:
+    """Return normaliser classes: pseudo-continuum normalisation methods named by ``normalise.method``."""
 
 
 @hookspec

@@ -33,6 +33,7 @@ if TYPE_CHECKING:
 
 BUILTIN_PLUGINS: tuple[str, ...] = (
     "starlabel.defaults",
+    "starlabel_continuum.plugin",
     "starlabel_tables.plugin",
     "starlabel_gaia.plugin",
 )
@@ -48,6 +49,7 @@ _REGISTRATION_HOOKS: dict[str, str] = {
     "label_source": "register_label_sources",
     "architecture": "register_architectures",
     "synthesizer": "register_synthesizers",
+    "normaliser": "register_normalisers",
 }
 
 
@@ -124,6 +126,11 @@ class Plugins:
     def architectures(self) -> Registry[Any]:
         """Network architectures."""
         return self.registries["architecture"]
+
+    @property
+    def normalisers(self) -> Registry[Any]:
+        """Continuum normalisers."""
+        return self.registries["normaliser"]
 
     @property
     def synthesizers(self) -> Registry[Any]:

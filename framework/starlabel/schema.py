@@ -14,6 +14,7 @@ from starlabel.descriptor import (
     InstrumentSection,
     LabelsSection,
     NetworkSection,
+    NormaliseSection,
 )
 
 if TYPE_CHECKING:
@@ -22,6 +23,7 @@ if TYPE_CHECKING:
 # section model → (registry kind, key naming the component)
 _SECTIONS: dict[type[BaseModel], tuple[str, str]] = {
     InstrumentSection: ("reader", "reader"),
+    NormaliseSection: ("normaliser", "method"),
     AuxiliaryEntry: ("auxiliary", "provider"),
     LabelsSection: ("label_source", "source"),
     NetworkSection: ("architecture", "architecture"),

@@ -45,8 +45,10 @@ def test_plugins_json_lists_builtins_and_third_party() -> None:
     assert {c["name"] for c in gaia["components"]["reader"]} >= {"gaia_xp_sampled"}
     everything = json.loads(starlabel("plugins", "--all", "--json").stdout)
     core = next(p for p in everything if p["name"] == "starlabel.defaults")
-    assert core["hooks"] == ["locate_survey_data"]
-    assert "options" in everything[1]["components"]["auxiliary"][0]
+    assert core["hooks"] == ["locate_survey_data", "register_normalisers"]
+    assert core["components"]["normaliser"][0]["name"] == "none"
+    tables = next(p for p in everything if p["name"] == "starlabel_tables")
+    assert tables["components"]["auxiliary"][0]["options"] == "id_column, columns, hdu"
 
 
 def test_plugins_table_shows_status() -> None:

@@ -45,8 +45,8 @@ def test_fresh_manager_has_builtins_and_no_shared_state() -> None:
     assert "table_labels" in first.label_sources
     assert "table_labels_twin" in second.readers
     assert "table_labels_twin" not in first.readers  # nothing leaked between managers
-    assert [name for name in first.infos] == ["starlabel.defaults", "starlabel_tables", "starlabel_gaia"]
-    assert len(BUILTIN_PLUGINS) == 3
+    assert list(first.infos) == ["starlabel.defaults", "starlabel_continuum", "starlabel_tables", "starlabel_gaia"]
+    assert len(BUILTIN_PLUGINS) == 4
 
 
 def test_disable_plugins_blocks_builtin_and_extra() -> None:
@@ -67,7 +67,7 @@ def test_unknown_hook_is_refused_with_suggestion() -> None:
         "plugin 'typo' implements unknown hook 'register_instrument_reader'. "
         "Did you mean register_instrument_readers? Known hooks: locate_survey_data, register_architectures, "
         "register_auxiliary_providers, register_commands, register_instrument_readers, register_label_sources, "
-        "register_survey_descriptors, register_synthesizers"
+        "register_normalisers, register_survey_descriptors, register_synthesizers"
     )
 
 

@@ -1,0 +1,1 @@
+"""starlabel_continuum: pseudo-continuum normalisers (built-in plugin)."""
