@@ -216,6 +216,18 @@ class TrainingSection(_Strict):
     split: SplitSection = Field(default_factory=SplitSection)
 
 
+class IngestSection(_Strict):
+    """How spectra go into a store."""
+
+    duplicates: Literal["keep_highest_snr", "error"] = Field(
+        "keep_highest_snr", description="a source id seen twice: keep the row of highest S/N, or stop with an error"
+    )
+    resample: Literal["flux", "interpolate"] = Field(
+        "flux", description="flux-conserving rebinning, or linear interpolation, onto the grid"
+    )
+    chunk_rows: int = Field(1024, ge=16, description="rows per store chunk (and per committed unit of work)")
+
+
 class DataSection(_Strict):
     """Where the survey files are, relative to ``root`` (or to what ``locate_survey_data`` finds)."""
 
@@ -249,6 +261,7 @@ class Descriptor(_Strict):
     labels: LabelsSection | None = None
     network: NetworkSection | None = None
     training: TrainingSection = Field(default_factory=TrainingSection)
+    ingest: IngestSection = Field(default_factory=IngestSection)
     data: DataSection = Field(default_factory=DataSection)
 
     @model_validator(mode="after")

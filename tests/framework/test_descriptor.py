@@ -72,7 +72,7 @@ def test_unknown_keys_suggest_and_list(tmp_path: Path, toy_plugins: Plugins, goo
     assert errors_of(tmp_path, text, toy_plugins) == [
         "7: grid.medum: unknown key 'medum'. Did you mean medium? Allowed keys: start, stop, step, spacing, unit, medium",
         "10: auxilliary: unknown key 'auxilliary'. Did you mean auxiliary? Allowed keys: schema_version, name, "
-        "description, instrument, grid, mask, normalise, rest_frame, auxiliary, labels, network, training, data",
+        "description, instrument, grid, mask, normalise, rest_frame, auxiliary, labels, network, training, ingest, data",
     ]
 
 

@@ -132,3 +132,47 @@ class ToyPlugin:
     @hookimpl
     def register_architectures(self) -> list[type]:
         return [ToyNet]
+
+
+class NpzReader(InstrumentReader):
+    """Reads .npz files with arrays ids, wave, flux, err and optional snr, vrad; unit and medium as 0-d strings."""
+
+    name = "toy_npz"
+
+    @classmethod
+    def identify(cls, path: Path) -> bool:
+        return path.suffix == ".npz"
+
+    def read(self, path: Path) -> Spectra:
+        from starlabel.errors import DataFileError
+
+        try:
+            data = dict(np.load(path, allow_pickle=False))
+        except Exception as error:
+            raise DataFileError(str(path), f"not a toy npz file: {error}") from None
+        err = data["err"]
+        ivar = Spectra.ivar_from_sigma(err)
+        flux = data["flux"]
+        meta = {k: data[k] for k in ("snr", "vrad") if k in data}
+        return Spectra(
+            data["ids"],
+            data["wave"],
+            flux,
+            ivar,
+            ~np.isfinite(flux) | (ivar == 0),
+            unit=str(data.get("unit", "nm")),
+            medium=str(data.get("medium", "vacuum")),  # type: ignore[arg-type]
+            meta=meta,
+        )
+
+
+def write_npz(path: Path, ids, wave, flux, err, **extra) -> Path:  # type: ignore[no-untyped-def]
+    """Write a toy_npz file."""
+    np.savez(path, ids=np.asarray(ids), wave=np.asarray(wave), flux=np.asarray(flux), err=np.asarray(err), **extra)
+    return path
+
+
+class NpzPlugin:
+    @hookimpl
+    def register_instrument_readers(self) -> list[type]:
+        return [NpzReader]

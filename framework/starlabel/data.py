@@ -1,0 +1,217 @@
+"""Streaming torch datasets over a store: bounded memory, deterministic splits, masks for what is missing.
+
+Rows are read one store chunk at a time, filtered to the wanted split (and to rows the duplicate
+policy kept), and passed through a shuffle buffer of bounded size. Workers (and distributed ranks)
+take disjoint sets of chunks. Normalisation statistics come from the training split only. A missing
+label or auxiliary value is never silently a number: each comes with a mask (``label_ok``,
+``aux_missing``) and its value is set to 0 in normalised units only where that mask says so.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch.utils.data import DataLoader, IterableDataset, get_worker_info
+
+from starlabel.splits import SPLIT_NAMES, assign_splits
+from starlabel.store import Store, StoreError
+
+
+@dataclass(frozen=True)
+class SplitSpec:
+    """Seed and fractions of the id-hash split (the test fraction is the rest)."""
+
+    seed: int = 0
+    train: float = 0.8
+    valid: float = 0.1
+
+
+@dataclass
+class Stats:
+    """Per-column mean and standard deviation, for labels and for the concatenated auxiliary inputs."""
+
+    label_names: list[str]
+    label_mean: list[float]
+    label_std: list[float]
+    aux_columns: list[str]
+    aux_mean: list[float]
+    aux_std: list[float]
+    n_train: int
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain dict (for model cards)."""
+        return asdict(self)
+
+
+def _rows_in_split(store: Store, start: int, stop: int, split: str | None, spec: SplitSpec) -> np.ndarray:
+    keep = store.array("keep")[start:stop]
+    if split is None:
+        return keep
+    if split not in SPLIT_NAMES:
+        raise ValueError(f"unknown split {split!r}; allowed: {', '.join(SPLIT_NAMES)} or None")
+    ids = np.asarray(store.array("source_id")[start:stop])
+    return keep & (assign_splits(ids, spec.seed, spec.train, spec.valid) == SPLIT_NAMES[split])
+
+
+def compute_stats(store: Store, spec: SplitSpec) -> Stats:
+    """Mean and std of each label (over ok values) and aux column (over present values), training split only."""
+    labels = list(store.layout.labels)
+    aux_cols = [f"{n}.{c}" for n, cols in store.layout.aux.items() for c in cols]
+    sums = np.zeros((2, len(labels) + len(aux_cols)))
+    counts = np.zeros(len(labels) + len(aux_cols))
+    n_train = 0
+    for start in range(0, store.n_rows, store.chunk_rows):
+        stop = min(start + store.chunk_rows, store.n_rows)
+        rows = _rows_in_split(store, start, stop, "train", spec)
+        n_train += int(rows.sum())
+        values, present = _columns(store, start, stop)
+        values, present = values[rows], present[rows]
+        v = np.where(present, values, 0.0)
+        sums[0] += v.sum(axis=0)
+        sums[1] += (v * v).sum(axis=0)
+        counts += present.sum(axis=0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mean = sums[0] / counts
+        std = np.sqrt(np.maximum(sums[1] / counts - mean**2, 0.0))
+    std = np.where(np.isfinite(std) & (std > 0), std, 1.0)
+    mean = np.where(np.isfinite(mean), mean, 0.0)
+    k = len(labels)
+    return Stats(labels, mean[:k].tolist(), std[:k].tolist(), aux_cols, mean[k:].tolist(), std[k:].tolist(), n_train)
+
+
+def _columns(store: Store, start: int, stop: int) -> tuple[np.ndarray, np.ndarray]:
+    """Labels then aux columns of rows start:stop as float64 values and a present mask."""
+    values, present = [], []
+    for name in store.layout.labels:
+        values.append(store.array(f"labels/{name}")[start:stop].astype(np.float64)[:, None])
+        present.append(store.array(f"labels/{name}_ok")[start:stop][:, None])
+    for name in store.layout.aux:
+        values.append(store.array(f"aux/{name}")[start:stop].astype(np.float64))
+        present.append(~store.array(f"aux/{name}_missing")[start:stop])
+    n = stop - start
+    if not values:
+        return np.zeros((n, 0)), np.zeros((n, 0), bool)
+    return np.concatenate(values, axis=1), np.concatenate(present, axis=1)
+
+
+class StoreDataset(IterableDataset):
+    """Rows of one split of a store, streamed chunk by chunk through a bounded shuffle buffer.
+
+    Parameters
+    ----------
+    path : path
+        A complete store.
+    split : {"train", "valid", "test"} or None
+        Which rows; None means every row the duplicate policy kept.
+    spec : SplitSpec
+        Seed and fractions of the split.
+    stats : Stats, optional
+        Normalise labels and aux inputs with these (from the training split); raw values otherwise.
+    shuffle : bool
+        Shuffle chunk order and rows (through the buffer); the order depends on ``seed`` and the epoch.
+    buffer_rows : int
+        Shuffle-buffer size in rows: memory is bounded by this plus one chunk.
+    rank, world_size : int
+        For distributed training: this process takes chunks ``rank::world_size``.
+    """
+
+    def __init__(
+        self,
+        path: str | Path,
+        split: str | None = "train",
+        spec: SplitSpec = SplitSpec(),
+        stats: Stats | None = None,
+        *,
+        shuffle: bool = True,
+        buffer_rows: int = 4096,
+        rank: int = 0,
+        world_size: int = 1,
+    ) -> None:
+        super().__init__()
+        self.path = Path(path)
+        store = Store.open(self.path)  # refuses incomplete stores now, not in a worker later
+        self.n_chunks = -(-store.n_rows // store.chunk_rows)
+        self.split, self.spec, self.stats = split, spec, stats
+        self.shuffle, self.buffer_rows = shuffle, max(1, buffer_rows)
+        self.rank, self.world_size = rank, world_size
+        self.epoch = 0
+        if stats is not None and stats.label_names != list(store.layout.labels):
+            raise StoreError(
+                f"{path}: stats are for labels {stats.label_names}, the store has {list(store.layout.labels)}"
+            )
+
+    def set_epoch(self, epoch: int) -> None:
+        """Change the shuffle order (call once per epoch, before iterating)."""
+        self.epoch = epoch
+
+    def _my_chunks(self) -> list[int]:
+        chunks = np.arange(self.n_chunks)
+        if self.shuffle:
+            np.random.default_rng([self.spec.seed, self.epoch]).shuffle(chunks)
+        chunks = chunks[self.rank :: self.world_size]
+        info = get_worker_info()
+        if info is not None:
+            chunks = chunks[info.id :: info.num_workers]
+        return chunks.tolist()
+
+    def __iter__(self) -> Iterator[dict[str, torch.Tensor]]:
+        store = Store.open(self.path)
+        info = get_worker_info()
+        rng = np.random.default_rng([self.spec.seed, self.epoch, self.rank, info.id if info else 0])
+        buffer: list[dict[str, torch.Tensor]] = []
+        for chunk in self._my_chunks():
+            for row in self._rows(store, chunk):
+                if not self.shuffle:
+                    yield row
+                    continue
+                if len(buffer) < self.buffer_rows:
+                    buffer.append(row)
+                    continue
+                pick = int(rng.integers(len(buffer)))
+                yield buffer[pick]
+                buffer[pick] = row
+        if self.shuffle:
+            rng.shuffle(buffer)  # type: ignore[arg-type]
+        yield from buffer
+
+    def _rows(self, store: Store, chunk: int) -> Iterator[dict[str, torch.Tensor]]:
+        start = chunk * store.chunk_rows
+        stop = min(start + store.chunk_rows, store.n_rows)
+        rows = np.flatnonzero(_rows_in_split(store, start, stop, self.split, self.spec))
+        if rows.size == 0:
+            return
+        batch = store.read(start, stop).take(rows)
+        values, present = _columns(store, start, stop)
+        values, present = values[rows], present[rows]
+        k = len(store.layout.labels)
+        if self.stats is not None:
+            mean = np.array(self.stats.label_mean + self.stats.aux_mean)
+            std = np.array(self.stats.label_std + self.stats.aux_std)
+            values = (values - mean) / std
+        values = np.where(present, values, 0.0).astype(np.float32)
+        errors = np.stack([batch.labels[n][1] for n in store.layout.labels], axis=1) if k else np.zeros((len(rows), 0))
+        if self.stats is not None and k:
+            errors = errors / np.array(self.stats.label_std)
+        errors = np.where(present[:, :k] & np.isfinite(errors), errors, 0.0).astype(np.float32)
+        for i in range(len(rows)):
+            yield {
+                "row": torch.tensor(start + int(rows[i])),
+                "flux": torch.from_numpy(batch.flux[i]),
+                "ivar": torch.from_numpy(batch.ivar[i]),
+                "mask": torch.from_numpy(batch.mask[i]),
+                "labels": torch.from_numpy(values[i, :k]),
+                "label_err": torch.from_numpy(errors[i]),
+                "label_ok": torch.from_numpy(present[i, :k]),
+                "aux": torch.from_numpy(values[i, k:]),
+                "aux_missing": torch.from_numpy(~present[i, k:]),
+            }
+
+
+def make_loader(dataset: StoreDataset, batch_size: int = 64, workers: int = 0) -> DataLoader:
+    """A DataLoader over ``dataset`` (workers open the store themselves)."""
+    return DataLoader(dataset, batch_size=batch_size, num_workers=workers, persistent_workers=False)
