@@ -11,6 +11,7 @@ fails is reported and skipped (``strict=True`` stops instead).
 from __future__ import annotations
 
 import json
+import warnings
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -205,7 +206,8 @@ def _snr(spectra: Spectra, flux: np.ndarray, ivar: np.ndarray, mask: np.ndarray)
     if "snr" in spectra.meta:
         return np.asarray(spectra.meta["snr"], dtype=np.float64)
     ratio = np.where(mask, np.nan, np.abs(flux) * np.sqrt(ivar))
-    with np.errstate(all="ignore"):
+    with warnings.catch_warnings():  # rows with no good pixel: NaN, then 0
+        warnings.simplefilter("ignore", RuntimeWarning)
         out = np.nanmedian(ratio, axis=1) if ratio.size else np.zeros(len(flux))
     return np.nan_to_num(out, nan=0.0)
 

@@ -9,5 +9,8 @@ from starlabel import hookimpl
 
 @hookimpl
 def register_normalisers() -> list[type[Any]]:
-    """Pseudo-continuum normalisers fitted to the spectra."""
-    return []
+    """``chebyshev`` and ``running_quantile``."""
+    from starlabel_continuum.chebyshev import ChebyshevContinuum
+    from starlabel_continuum.running_quantile import RunningQuantileContinuum
+
+    return [ChebyshevContinuum, RunningQuantileContinuum]

