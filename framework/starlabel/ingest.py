@@ -121,7 +121,8 @@ class _Pipeline:
 
     def prepare(self, spectra: Spectra, path: Path) -> tuple[StoreBatch, np.ndarray, list[str]]:
         """Rows of one file on the grid, the reader rows they came from, and the problems found."""
-        from starlabel.grid import convert_wavelength, doppler_shift_to_rest, resample
+        from starlabel.resample import resample
+        from starlabel.wavelengths import convert_wavelength, doppler_shift_to_rest
 
         grid = self.grid
         wave = convert_wavelength(spectra.wavelength, spectra.unit, spectra.medium, grid.unit, grid.medium)

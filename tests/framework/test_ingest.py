@@ -159,7 +159,7 @@ def test_duplicates_keep_highest_snr_or_error(tmp_path: Path, plugins: Plugins) 
 
 
 def test_resampling_other_unit_and_medium(tmp_path: Path, plugins: Plugins) -> None:
-    from starlabel.grid import air_to_vacuum
+    from starlabel.wavelengths import air_to_vacuum
 
     descriptor = survey(tmp_path, n_files=0)
     wave_air_aa = np.linspace(5010.0, 5150.0, 700)  # Angstrom, air, finer than the grid, covering 501–515 nm
