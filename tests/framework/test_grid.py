@@ -6,12 +6,11 @@ import json
 
 import numpy as np
 import pytest
+from spectra_helpers import RVS
 
 from starlabel.descriptor import GridSection
 from starlabel.grid import WavelengthGrid
 from starlabel.wavelengths import GridError
-
-RVS = WavelengthGrid.linear(846.0, 870.0, 0.01)
 
 
 # ------------------------------------------------------------------------------------------------ grids

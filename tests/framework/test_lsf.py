@@ -6,33 +6,11 @@ import math
 
 import numpy as np
 import pytest
+from spectra_helpers import SMALL, bad_input_setup, equivalent_width, gaussian_line, line_sigma, spectra
 
-from starlabel.grid import WavelengthGrid, pixel_edges
+from starlabel.grid import WavelengthGrid
 from starlabel.lsf import FWHM_PER_SIGMA, convolve_to_resolution
 from starlabel.wavelengths import GridError
-
-SMALL = WavelengthGrid.linear(500.0, 512.0, 0.1)
-
-
-def gaussian_line(wave: np.ndarray, centre: float, sigma: float, depth: float = 0.6) -> np.ndarray:
-    return 1.0 - depth * np.exp(-0.5 * ((wave - centre) / sigma) ** 2)
-
-
-def equivalent_width(wave: np.ndarray, flux: np.ndarray) -> float:
-    return float(np.sum((1.0 - flux) * np.diff(pixel_edges(wave))))
-
-
-def line_sigma(wave: np.ndarray, flux: np.ndarray) -> float:
-    depth = 1.0 - flux
-    centre = np.sum(depth * wave) / np.sum(depth)
-    return float(np.sqrt(np.sum(depth * (wave - centre) ** 2) / np.sum(depth)))
-
-
-def spectra(wave: np.ndarray, n: int, seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    rng = np.random.default_rng(seed)
-    sigma = rng.uniform(0.05, 0.2, size=(n, wave.size))
-    flux = 1.0 + sigma * rng.standard_normal((n, wave.size))
-    return flux, 1.0 / sigma**2, np.zeros(flux.shape, dtype=bool)
 
 
 # -------------------------------------------------------------------------------------- line shapes
@@ -50,16 +28,6 @@ def test_convolution_keeps_equivalent_width_and_adds_widths_in_quadrature(grid: 
 
 
 # ------------------------------------------------------------------------------------------------ masks
-def bad_input_setup(seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    wave = SMALL.wavelength
-    flux, ivar, mask = spectra(wave, 4, seed=seed)
-    mask[0, [10, 11, 40]] = True
-    mask[1, 0] = True
-    mask[2, 77] = True
-    mask[3, -1] = True
-    return wave, flux, ivar, mask
-
-
 def test_convolution_masks_by_bad_weight_fraction_without_contamination() -> None:
     wave, flux, ivar, mask = bad_input_setup(seed=7)  # kernel σ ≈ 5.4 px: one pixel carries < 10% of the weight
     out = convolve_to_resolution(SMALL, flux, ivar, mask, 20000.0, 400.0)

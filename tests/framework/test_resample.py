@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from spectra_helpers import RVS, SMALL, bad_input_setup, equivalent_width, gaussian_line, spectra
 
 from starlabel.errors import StarlabelError
 from starlabel.grid import WavelengthGrid, pixel_edges
@@ -12,24 +13,6 @@ from starlabel.resample import resample, resampling_operator
 from starlabel.wavelengths import GridError
 
 MODES = ("flux", "interpolate")
-
-
-RVS = WavelengthGrid.linear(846.0, 870.0, 0.01)
-
-
-def gaussian_line(wave: np.ndarray, centre: float, sigma: float, depth: float = 0.6) -> np.ndarray:
-    return 1.0 - depth * np.exp(-0.5 * ((wave - centre) / sigma) ** 2)
-
-
-def equivalent_width(wave: np.ndarray, flux: np.ndarray) -> float:
-    return float(np.sum((1.0 - flux) * np.diff(pixel_edges(wave))))
-
-
-def spectra(wave: np.ndarray, n: int, seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    rng = np.random.default_rng(seed)
-    sigma = rng.uniform(0.05, 0.2, size=(n, wave.size))
-    flux = 1.0 + sigma * rng.standard_normal((n, wave.size))
-    return flux, 1.0 / sigma**2, np.zeros(flux.shape, dtype=bool)
 
 
 # --------------------------------------------------------------------------------------- constant flux
@@ -68,7 +51,6 @@ def test_flux_rebinning_keeps_equivalent_width(target: str) -> None:
 
 
 # ------------------------------------------------------------------------------------ noise propagation
-SMALL = WavelengthGrid.linear(500.0, 512.0, 0.1)
 
 
 @pytest.mark.parametrize("how", ["flux", "interpolate", "convolve"])
@@ -94,16 +76,6 @@ def test_monte_carlo_variance_matches_ivar(how: str) -> None:
 
 
 # ------------------------------------------------------------------------------------------------ masks
-def bad_input_setup(seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    wave = SMALL.wavelength
-    flux, ivar, mask = spectra(wave, 4, seed=seed)
-    mask[0, [10, 11, 40]] = True
-    mask[1, 0] = True
-    mask[2, 77] = True
-    mask[3, -1] = True
-    return wave, flux, ivar, mask
-
-
 def overlaps(wave_in: np.ndarray, wave_out: np.ndarray, mode: str) -> np.ndarray:
     """(P_out, P_in) True where input pixel i has non-zero weight in output pixel j (computed independently)."""
     if mode == "flux":

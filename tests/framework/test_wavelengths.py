@@ -6,6 +6,7 @@ import math
 
 import numpy as np
 import pytest
+from spectra_helpers import RVS
 
 from starlabel.grid import WavelengthGrid
 from starlabel.wavelengths import (
@@ -16,8 +17,6 @@ from starlabel.wavelengths import (
     doppler_shift_to_rest,
     vacuum_to_air,
 )
-
-RVS = WavelengthGrid.linear(846.0, 870.0, 0.01)
 
 
 # ----------------------------------------------------------------------------------------- air / vacuum
