@@ -15,10 +15,11 @@ SURVEYS_DIR = Path(__file__).resolve().parent / "surveys"
 
 @hookimpl
 def register_instrument_readers() -> list[type[Any]]:
-    """``gaia_xp_sampled``."""
+    """``gaia_xp_sampled``, ``gaia_rvs_dr3``."""
+    from starlabel_gaia.rvs import GaiaRvsDr3
     from starlabel_gaia.xp_sampled import GaiaXpSampled
 
-    return [GaiaXpSampled]
+    return [GaiaXpSampled, GaiaRvsDr3]
 
 
 @hookimpl

@@ -44,7 +44,9 @@ class RvsBatch:
     @classmethod
     def empty(cls, problems: Sequence[str] = ()) -> RvsBatch:
         """A batch of no spectra (carrying ``problems``)."""
-        return cls.from_rows([], np.zeros((0, RVS_PIXELS), np.float32), np.zeros((0, RVS_PIXELS), np.float32), {}, problems)
+        return cls.from_rows(
+            [], np.zeros((0, RVS_PIXELS), np.float32), np.zeros((0, RVS_PIXELS), np.float32), {}, problems
+        )
 
     @classmethod
     def from_rows(
@@ -96,16 +98,6 @@ class RvsBatch:
             problems=lines,
         )
 
-    def take(self, keep: np.ndarray) -> RvsBatch:
-        """The spectra selected by ``keep`` (bool mask or indices), with the same problems."""
-        return RvsBatch(
-            source_id=self.source_id[keep],
-            flux=self.flux[keep],
-            flux_error=self.flux_error[keep],
-            meta={key: value[keep] for key, value in self.meta.items()},
-            problems=list(self.problems),
-        )
-
 
 def _ints(values: Sequence[object] | None, n: int) -> np.ndarray:
     """int64 array of ``values`` (None or unparseable → -1)."""
@@ -126,9 +118,10 @@ def parse_int(value: object) -> int:
     if value is None or isinstance(value, float | np.floating):
         return INT_MISSING
     try:
-        return int(value.strip() if isinstance(value, str | bytes) else value)  # type: ignore[call-overload]
+        number = int(value.strip() if isinstance(value, str | bytes) else value)  # type: ignore[call-overload]
     except (TypeError, ValueError, OverflowError):
         return INT_MISSING
+    return number if -(2**63) <= number < 2**63 else INT_MISSING
 
 
 def parse_float(value: object) -> float:
