@@ -198,17 +198,19 @@ class StoreDataset(IterableDataset):
         if self.stats is not None and k:
             errors = errors / np.array(self.stats.label_std)
         errors = np.where(present[:, :k] & np.isfinite(errors), errors, 0.0).astype(np.float32)
+        # Each row is copied out of the chunk: a view would keep the whole chunk alive for as long as any of
+        # its rows waits in the shuffle buffer, and memory would no longer be bounded by the buffer size.
         for i in range(len(rows)):
             yield {
                 "row": torch.tensor(start + int(rows[i])),
-                "flux": torch.from_numpy(batch.flux[i]),
-                "ivar": torch.from_numpy(batch.ivar[i]),
-                "mask": torch.from_numpy(batch.mask[i]),
-                "labels": torch.from_numpy(values[i, :k]),
-                "label_err": torch.from_numpy(errors[i]),
-                "label_ok": torch.from_numpy(present[i, :k]),
-                "aux": torch.from_numpy(values[i, k:]),
-                "aux_missing": torch.from_numpy(~present[i, k:]),
+                "flux": torch.tensor(batch.flux[i]),
+                "ivar": torch.tensor(batch.ivar[i]),
+                "mask": torch.tensor(batch.mask[i]),
+                "labels": torch.tensor(values[i, :k]),
+                "label_err": torch.tensor(errors[i]),
+                "label_ok": torch.tensor(present[i, :k]),
+                "aux": torch.tensor(values[i, k:]),
+                "aux_missing": torch.tensor(~present[i, k:]),
             }
 
 

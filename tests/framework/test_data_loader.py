@@ -123,3 +123,10 @@ def test_incomplete_store_refused(tmp_path: Path) -> None:
     )
     with pytest.raises(StoreError, match="store is incomplete"):
         StoreDataset(tmp_path / "x.zarr")
+
+
+def test_rows_do_not_pin_their_chunk(store_path: Path) -> None:
+    """A buffered row owns its memory, so the shuffle buffer bounds memory (a view would hold the whole chunk)."""
+    row = next(iter(StoreDataset(store_path, None, SPEC)))
+    assert row["flux"].untyped_storage().nbytes() == 7 * 4
+    assert row["mask"].untyped_storage().nbytes() == 7
