@@ -21,6 +21,7 @@ import numpy as np
 
 from starlabel.containers import AuxTable, LabelTable, Spectra
 from starlabel.errors import StarlabelError
+from starlabel.identify import matching_readers
 from starlabel.join import keep_best, match_ids
 from starlabel.store import Store, StoreBatch, StoreError, StoreLayout
 
@@ -81,6 +82,7 @@ class _Pipeline:
         self.region_mask = np.zeros(len(wave), dtype=bool)
         for region in model.mask:
             self.region_mask |= (wave >= region.start) & (wave <= region.stop)
+        self.readers = plugins.readers
         self.reader = plugins.readers.get(model.instrument.reader)(resolved.options["instrument"])
         self.normaliser = plugins.normalisers.get(model.normalise.method)(resolved.options["normalise"])
         self.arms = [(arm.start, arm.stop) for arm in model.instrument.arms]
@@ -287,14 +289,14 @@ def ingest(
         except StarlabelError as error:
             if strict:
                 raise IngestError(f"{path}: {error} (strict mode: stopping; without --strict it is skipped)") from error
-            _record_failure(record, path, error, skip)
+            _record_failure(record, path, error, skip, pipeline)
             if progress:
                 progress(file_index + 1, len(paths), record["rows"])
             continue
         except Exception as error:  # a reader bug must not lose the other files' work
             if strict:
                 raise
-            _record_failure(record, path, error, skip)
+            _record_failure(record, path, error, skip, pipeline)
             continue
         if file_index not in record["reported"]:  # a resumed file's problems are on record already
             record["problems"].extend(spectra.problems + problems)
@@ -380,9 +382,16 @@ def _commit(store: Store, pending: list[_Piece], n: int, record: dict[str, Any],
     return left
 
 
-def _record_failure(record: dict[str, Any], path: Path, error: BaseException, skip: int) -> None:
+def _record_failure(record: dict[str, Any], path: Path, error: BaseException, skip: int, pipeline: _Pipeline) -> None:
     if skip == 0 and not any(f["file"] == str(path) for f in record["failures"]):
-        record["failures"].append({"file": str(path), "error": f"{type(error).__name__}: {error}"})
+        entry = {"file": str(path), "error": f"{type(error).__name__}: {error}"}
+        reader = pipeline.reader.name
+        others = [cls.name for cls in matching_readers(path, pipeline.readers) if cls.name != reader]
+        if others and not type(pipeline.reader).identify(path):
+            entry["hint"] = (
+                f"the file looks like {', '.join(others)}, not {reader} (the descriptor's instrument.reader)"
+            )
+        record["failures"].append(entry)
 
 
 def _finish(store: Store, record: dict[str, Any], resolved: ResolvedDescriptor, n_files: int) -> IngestReport:

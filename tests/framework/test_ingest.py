@@ -5,7 +5,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from toys import NpzPlugin, write_npz
+from toys import NpzPlugin, ToyPlugin, write_npz
 
 from starlabel.descriptor import load_descriptor
 from starlabel.ingest import IngestError, ingest
@@ -37,7 +37,7 @@ def plugins() -> Plugins:
     return load_plugins(
         builtins=("starlabel.defaults", "starlabel_tables.plugin"),
         entry_points=False,
-        extra=[("toy", NpzPlugin())],
+        extra=[("toy", NpzPlugin()), ("toys", ToyPlugin())],
         environ={},
     )
 
@@ -195,6 +195,43 @@ def test_rest_frame_from_reader_meta(tmp_path: Path, plugins: Plugins) -> None:
         core = np.abs(grid - rest) < 0.2
         centre = (depth[core] * grid[core]).sum() / depth[core].sum()
         assert abs(centre - rest) < 0.1 * 0.02, (row, centre)
+
+
+def test_rest_frame_from_a_table_and_misrouted_file_hint(tmp_path: Path, plugins: Plugins) -> None:
+    text = DESCRIPTOR.replace(
+        "ingest:", "rest_frame: {source: table, table: rv.csv, key: VRAD, unit: m/s}\ningest:"
+    ).replace("step: 0.5}", "step: 0.02}")
+    descriptor = survey(tmp_path, n_files=0, text=text)
+    c = 299792.458
+    fine = np.linspace(495, 525, 6001)
+    velocities = np.array([120.0, -80.0])  # km/s; the table gives m/s
+    observed = 510.0 * np.sqrt((1 + velocities / c) / (1 - velocities / c))
+    flux = 1 - 0.6 * np.exp(-0.5 * ((fine[None, :] - observed[:, None]) / 0.05) ** 2)
+    write_npz(tmp_path / "spec_rv.npz", [11, 12], fine, flux, np.full(flux.shape, 0.01))
+    (tmp_path / "rv.csv").write_text("source_id,VRAD\n12,-80000\n11,120000\n")
+    report = run(tmp_path, plugins, descriptor)
+    data = arrays(tmp_path / "store.zarr")
+    grid = 500 + 0.02 * np.arange(1001)
+    core = np.abs(grid - 510.0) < 0.2
+    for row in range(2):
+        depth = 1 - data["flux"][row].astype(np.float64)
+        assert abs((depth[core] * grid[core]).sum() / depth[core].sum() - 510.0) < 0.1 * 0.02
+    assert report.files_failed == []
+    misrouted = tmp_path / "spec_x.npz"
+    misrouted.write_text("x")
+    (tmp_path / "spec_y.toy").write_text("x")
+    report = run(
+        tmp_path,
+        plugins,
+        descriptor,
+        store="s2.zarr",
+        files=[tmp_path / "spec_rv.npz", misrouted, tmp_path / "spec_y.toy"],
+    )
+    hints = {Path(f["file"]).name: f.get("hint") for f in report.files_failed}
+    assert hints == {
+        "spec_x.npz": None,
+        "spec_y.toy": "the file looks like toy_reader, not toy_npz (the descriptor's instrument.reader)",
+    }
 
 
 def test_interrupted_ingest_resumes_to_the_same_store(
