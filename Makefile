@@ -35,5 +35,9 @@ test: $(VENV)/.installed-test
 test-all: $(VENV)/.installed-test
 	$(BIN)/python -m pytest -m ""
 
+## bench: the benchmark scripts (each prints a table with its baseline measured in the same run)
+bench: $(VENV)/.installed-test
+	$(BIN)/python bench/ingest.py
+
 clean:
 	rm -rf $(VENV) build *.egg-info framework/*.egg-info

@@ -21,7 +21,7 @@ def match_ids(query: np.ndarray, table: np.ndarray) -> np.ndarray:
     if q_str != t_str:
         raise TypeError(
             f"cannot join {'string' if q_str else 'integer'} source ids to {'string' if t_str else 'integer'} ids; "
-            f"choose id columns of the same kind (e.g. both Gaia source_id)"
+            f"choose id columns of the same kind (e.g. both integer survey ids)"
         )
     if q_str:
         query, table = query.astype(str), table.astype(str)
