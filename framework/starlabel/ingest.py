@@ -10,9 +10,10 @@ fails is reported and skipped (``strict=True`` stops instead).
 
 from __future__ import annotations
 
+import copy
 import json
-import warnings
 from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -205,14 +206,22 @@ def _empty_aux(columns: list[str]) -> AuxTable:
 
 
 def _snr(spectra: Spectra, flux: np.ndarray, ivar: np.ndarray, mask: np.ndarray) -> np.ndarray:
-    """The reader's per-spectrum S/N where it gives one, else the median of flux·sqrt(ivar) over good pixels."""
+    """The reader's per-spectrum S/N where it gives one, else the median of |flux|·sqrt(ivar) over good pixels (0 if none).
+
+    Vectorised: bad pixels sort to the end as +inf and each row's median is read at its own good count
+    (``np.nanmedian`` loops over rows in Python).
+    """
     if "snr" in spectra.meta:
         return np.asarray(spectra.meta["snr"], dtype=np.float64)
-    ratio = np.where(mask, np.nan, np.abs(flux) * np.sqrt(ivar))
-    with warnings.catch_warnings():  # rows with no good pixel: NaN, then 0
-        warnings.simplefilter("ignore", RuntimeWarning)
-        out = np.nanmedian(ratio, axis=1) if ratio.size else np.zeros(len(flux))
-    return np.nan_to_num(out, nan=0.0)
+    if flux.size == 0:
+        return np.zeros(len(flux))
+    ratio = np.where(mask, np.inf, np.abs(flux) * np.sqrt(ivar)).astype(np.float32)
+    ratio.sort(axis=1)
+    good = (~mask).sum(axis=1)
+    rows = np.arange(len(flux))
+    low = ratio[rows, np.maximum(good - 1, 0) // 2].astype(np.float64)
+    high = ratio[rows, np.maximum(good, 1) // 2 - (good == 0)].astype(np.float64)
+    return np.where(good > 0, 0.5 * (low + high), 0.0)
 
 
 def ingest(
@@ -279,45 +288,52 @@ def ingest(
         store.truncate(record["rows"])
     pending: list[_Piece] = []
     chunk = model.ingest.chunk_rows
-
-    for file_index in range(record["file_index"], len(paths)):
-        path = paths[file_index]
-        skip = record["row_in_file"] if file_index == record["file_index"] else 0
-        try:
-            spectra = pipeline.reader.read(path)
-            batch, rows, problems = pipeline.prepare(spectra, path)
-        except StarlabelError as error:
-            if strict:
-                raise IngestError(f"{path}: {error} (strict mode: stopping; without --strict it is skipped)") from error
-            _record_failure(record, path, error, skip, pipeline)
+    writer = _Writer(store) if store is not None else None
+    try:
+        for file_index in range(record["file_index"], len(paths)):
+            path = paths[file_index]
+            skip = record["row_in_file"] if file_index == record["file_index"] else 0
+            try:
+                spectra = pipeline.reader.read(path)
+                batch, rows, problems = pipeline.prepare(spectra, path)
+            except StarlabelError as error:
+                if strict:
+                    raise IngestError(
+                        f"{path}: {error} (strict mode: stopping; without --strict it is skipped)"
+                    ) from error
+                _record_failure(record, path, error, skip, pipeline)
+                if progress:
+                    progress(file_index + 1, len(paths), record["rows"])
+                continue
+            except Exception as error:  # a reader bug must not lose the other files' work
+                if strict:
+                    raise
+                _record_failure(record, path, error, skip, pipeline)
+                continue
+            if file_index not in record["reported"]:  # a resumed file's problems are on record already
+                record["problems"].extend(spectra.problems + problems)
+                record["reported"].append(file_index)
+            take = rows >= skip
+            if take.any():
+                pending.append(_Piece(batch.take(take), file_index, rows[take]))
+            if store is None and pending:
+                store = _create(store_path, resolved, plugins, pipeline, batch.source_id)
+                store.write_progress(_start_record(resolved, paths))  # resumable from its first moment
+                writer = _Writer(store)
+            while writer is not None and sum(len(p.batch) for p in pending) >= chunk:
+                pending = _commit(writer, pending, chunk, record)
             if progress:
-                progress(file_index + 1, len(paths), record["rows"])
-            continue
-        except Exception as error:  # a reader bug must not lose the other files' work
-            if strict:
-                raise
-            _record_failure(record, path, error, skip, pipeline)
-            continue
-        if file_index not in record["reported"]:  # a resumed file's problems are on record already
-            record["problems"].extend(spectra.problems + problems)
-            record["reported"].append(file_index)
-        take = rows >= skip
-        if take.any():
-            pending.append(_Piece(batch.take(take), file_index, rows[take]))
-        if store is None and pending:
-            store = _create(store_path, resolved, plugins, pipeline, batch.source_id)
-            store.write_progress(_start_record(resolved, paths))  # resumable from its first moment
-        while store is not None and sum(len(p.batch) for p in pending) >= chunk:
-            pending = _commit(store, pending, chunk, record, paths)
-        if progress:
-            progress(file_index + 1, len(paths), record["rows"] + sum(len(p.batch) for p in pending))
-    if store is None:
-        raise IngestError(
-            f"no spectrum could be ingested from {len(paths)} file(s); failures: "
-            + "; ".join(f"{f['file']}: {f['error']}" for f in record["failures"][:5])
-        )
-    if pending:
-        _commit(store, pending, sum(len(p.batch) for p in pending), record, paths)
+                progress(file_index + 1, len(paths), record["rows"] + sum(len(p.batch) for p in pending))
+        if store is None:
+            raise IngestError(
+                f"no spectrum could be ingested from {len(paths)} file(s); failures: "
+                + "; ".join(f"{f['file']}: {f['error']}" for f in record["failures"][:5])
+            )
+        if pending and writer is not None:
+            _commit(writer, pending, sum(len(p.batch) for p in pending), record)
+    finally:
+        if writer is not None:
+            writer.close()
     return _finish(store, record, resolved, len(paths))
 
 
@@ -364,12 +380,47 @@ def _create(path: Path, resolved: ResolvedDescriptor, plugins: Plugins, pipeline
     )
 
 
-def _commit(store: Store, pending: list[_Piece], n: int, record: dict[str, Any], paths: Sequence[Path]) -> list[_Piece]:
-    """Write the first ``n`` pending rows, record the next input row, return what is left pending."""
+class _Writer:
+    """Writes committed chunks in one background thread, in order, one at a time.
+
+    Reading and preparing the next file overlaps with compressing and writing the previous chunk. A
+    chunk's progress record is replaced only after its rows are written, so an interruption at any
+    moment leaves a store that resumes exactly.
+    """
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+        self.pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="starlabel-ingest-writer")
+        self.future: Future[None] | None = None
+
+    def submit(self, batch: StoreBatch, record: dict[str, Any]) -> None:
+        """Queue ``batch`` and then ``record``; waits for the previous chunk first (and re-raises its error)."""
+        self.wait()
+        self.future = self.pool.submit(self._write, batch, copy.deepcopy(record))
+
+    def _write(self, batch: StoreBatch, record: dict[str, Any]) -> None:
+        self.store.append(batch)
+        self.store.write_progress(record)
+
+    def wait(self) -> None:
+        """Block until the chunk in flight is written."""
+        if self.future is not None:
+            future, self.future = self.future, None
+            future.result()
+
+    def close(self) -> None:
+        """Finish the chunk in flight and stop the thread."""
+        try:
+            self.wait()
+        finally:
+            self.pool.shutdown(wait=True)
+
+
+def _commit(writer: _Writer, pending: list[_Piece], n: int, record: dict[str, Any]) -> list[_Piece]:
+    """Hand the first ``n`` pending rows to the writer with the next input row recorded; return the rest."""
     batch = StoreBatch.concat([p.batch for p in pending])
     files = np.concatenate([np.full(len(p.batch), p.file_index) for p in pending])
     rows = np.concatenate([p.rows_in_file for p in pending])
-    store.append(batch.take(slice(0, n)))
     record["rows"] += n
     rest = _Piece(batch.take(slice(n, None)), -1, rows[n:])
     if len(rest.batch):
@@ -378,7 +429,7 @@ def _commit(store: Store, pending: list[_Piece], n: int, record: dict[str, Any],
     else:
         record["file_index"], record["row_in_file"] = int(files[-1]) + 1, 0
         left = []
-    store.write_progress(record)
+    writer.submit(batch.take(slice(0, n)), record)
     return left
 
 

@@ -261,3 +261,19 @@ def test_interrupted_ingest_resumes_to_the_same_store(
     assert_same_store(tmp_path / "whole.zarr", tmp_path / "resumed.zarr")
     with pytest.raises(IngestError, match="already holds a complete store"):
         run(tmp_path, plugins, descriptor, store="resumed.zarr")
+
+
+def test_snr_is_the_median_over_good_pixels() -> None:
+    from starlabel.containers import Spectra
+    from starlabel.ingest import _snr
+
+    rng = np.random.default_rng(0)
+    flux, ivar = rng.normal(1, 0.1, (50, 31)), rng.uniform(1, 100, (50, 31))
+    mask = rng.random((50, 31)) < 0.3
+    mask[3], mask[4], mask[5, :-1], mask[6, :-2] = True, False, True, True  # none, all, one and two good pixels
+    got = _snr(Spectra(np.arange(50), np.arange(31.0), flux, ivar, mask), flux, ivar, mask)
+    expected = [
+        np.median(np.abs(flux[i][~mask[i]]) * np.sqrt(ivar[i][~mask[i]])) if (~mask[i]).any() else 0 for i in range(50)
+    ]
+    np.testing.assert_allclose(got, expected, rtol=1e-6)
+    assert got[3] == 0
