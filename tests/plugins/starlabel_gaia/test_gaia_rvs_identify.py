@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import gzip
-import importlib.util
 import zipfile
 from pathlib import Path
 from types import ModuleType
@@ -15,7 +14,6 @@ from starlabel.testing import real_data
 from starlabel_gaia.rvs import GaiaRvsDr3
 from starlabel_gaia.xp_sampled import GaiaXpSampled
 
-GENERATOR = Path(__file__).resolve().parents[2] / "data" / "starlabel_gaia" / "make_rvs.py"
 REAL_RVS = ("Kepler-93.csv", "GaiaDR3-1535964555128078720.csv", "HD176650.csv")
 DATALINK_ZIPS = [
     f"gaia_dr3_source_id_5937083312263887616_dl_products_{kind}.zip" for kind in ("csv", "ecsv", "fits", "vot")
@@ -34,15 +32,6 @@ GAIAXPY_FILES = [
     "mini_files/XP_SPECTRA_RAW_mini.csv",
     "spss/SPSS_2nm.csv",
 ]
-
-
-@pytest.fixture(scope="module")
-def rvs_maker() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("starlabel_gaia_make_rvs", GENERATOR)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 @pytest.fixture(scope="module")

@@ -3,24 +3,12 @@
 from __future__ import annotations
 
 import gzip
-import importlib.util
 import zipfile
 from pathlib import Path
 from types import ModuleType
 
 import numpy as np
 import pytest
-
-GENERATOR = Path(__file__).resolve().parents[2] / "data" / "starlabel_gaia" / "make_rvs.py"
-
-
-@pytest.fixture(scope="module")
-def rvs_maker() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("starlabel_gaia_make_rvs", GENERATOR)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def test_two_runs_write_identical_bytes(rvs_maker: ModuleType, tmp_path: Path) -> None:

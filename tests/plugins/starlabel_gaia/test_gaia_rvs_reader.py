@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import gzip
-import importlib.util
 import zipfile
 import zlib
 from pathlib import Path
@@ -17,7 +16,6 @@ from starlabel.errors import DataFileError, MissingColumnError
 from starlabel.testing import real_data
 from starlabel_gaia.rvs import GaiaRvsDr3
 
-GENERATOR = Path(__file__).resolve().parents[2] / "data" / "starlabel_gaia" / "make_rvs.py"
 REAL_RVS = "gaiaspec_gaia_rvs"
 REAL_IDS = {
     "Kepler-93.csv": 2052747119115620352,
@@ -28,16 +26,6 @@ REAL_IDS = {
     "Kepler-409.csv": 2128215909315876352,
 }
 """The six real DataLink CSVs and their source ids (per the folder's README)."""
-
-
-@pytest.fixture(scope="module")
-def rvs_maker() -> ModuleType:
-    """``tests/data/starlabel_gaia/make_rvs.py``, imported by path."""
-    spec = importlib.util.spec_from_file_location("starlabel_gaia_make_rvs", GENERATOR)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 @pytest.fixture(scope="module")
