@@ -24,7 +24,6 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 import zlib
 from pathlib import Path
@@ -137,7 +136,10 @@ print(json.dumps({"rows": seen, "seconds": elapsed, "peak_mb": peak, "at": check
 
 def stream(mode: str, store: Path, buffer_rows: int) -> dict:
     out = subprocess.run(
-        [sys.executable, "-c", STREAM_CHILD, mode, str(store), str(buffer_rows)], capture_output=True, text=True, check=True
+        [sys.executable, "-c", STREAM_CHILD, mode, str(store), str(buffer_rows)],
+        capture_output=True,
+        text=True,
+        check=True,
     )
     return json.loads(out.stdout.strip().splitlines()[-1])
 
@@ -167,8 +169,11 @@ def run(work: Path, args: argparse.Namespace) -> None:
     t = time.perf_counter()
     files, text_bytes = write_files(work / "data", args.n, args.per_file)
     gz_bytes = sum(p.stat().st_size for p in files)
-    print(f"wrote {args.n} spectra in {len(files)} files: {gz_bytes / 1e9:.2f} GB gzip, {text_bytes / 1e9:.2f} GB text "
-          f"({time.perf_counter() - t:.0f} s)", flush=True)
+    print(
+        f"wrote {args.n} spectra in {len(files)} files: {gz_bytes / 1e9:.2f} GB gzip, {text_bytes / 1e9:.2f} GB text "
+        f"({time.perf_counter() - t:.0f} s)",
+        flush=True,
+    )
     small, small_text = write_files(work / "baseline", args.baseline_n, args.baseline_n)
 
     (work / "bench.yaml").write_text(DESCRIPTOR)
@@ -192,19 +197,29 @@ def run(work: Path, args: argparse.Namespace) -> None:
     print()
     print("| ingest of RVS bulk files (2401 px) | spectra | seconds | spectra/s | MB/s gzip | MB/s text |")
     print("|---|---:|---:|---:|---:|---:|")
-    print(f"| starlabel ingest → zarr store | {args.n} | {ingest_s:.1f} | {args.n / ingest_s:,.0f} | "
-          f"{gz_bytes / 1e6 / ingest_s:.1f} | {text_bytes / 1e6 / ingest_s:.1f} |")
+    print(
+        f"| starlabel ingest → zarr store | {args.n} | {ingest_s:.1f} | {args.n / ingest_s:,.0f} | "
+        f"{gz_bytes / 1e6 / ingest_s:.1f} | {text_bytes / 1e6 / ingest_s:.1f} |"
+    )
     gz_small = small[0].stat().st_size
-    print(f"| baseline: astropy Table.read + per-row parsing | {rows} | {baseline_s:.1f} | {rows / baseline_s:,.0f} | "
-          f"{gz_small / 1e6 / baseline_s:.1f} | {small_text / 1e6 / baseline_s:.1f} |")
-    print(f"| bare gzip decompression (same bytes) | {rows} | {decompress_s:.2f} | {rows / decompress_s:,.0f} | "
-          f"{gz_small / 1e6 / decompress_s:.1f} | {decompressed / 1e6 / decompress_s:.1f} |")
-    print(f"\nspeed-up over the baseline: {(args.n / ingest_s) / (rows / baseline_s):.1f}×; "
-          f"store {store_bytes / 1e9:.2f} GB on disk for {args.n * 2401 * 9 / 1e9:.2f} GB of float32 flux+ivar and bool mask")
+    print(
+        f"| baseline: astropy Table.read + per-row parsing | {rows} | {baseline_s:.1f} | {rows / baseline_s:,.0f} | "
+        f"{gz_small / 1e6 / baseline_s:.1f} | {small_text / 1e6 / baseline_s:.1f} |"
+    )
+    print(
+        f"| bare gzip decompression (same bytes) | {rows} | {decompress_s:.2f} | {rows / decompress_s:,.0f} | "
+        f"{gz_small / 1e6 / decompress_s:.1f} | {decompressed / 1e6 / decompress_s:.1f} |"
+    )
+    print(
+        f"\nspeed-up over the baseline: {(args.n / ingest_s) / (rows / baseline_s):.1f}×; "
+        f"store {store_bytes / 1e9:.2f} GB on disk for {args.n * 2401 * 9 / 1e9:.2f} GB of float32 flux+ivar and bool mask"
+    )
 
     half = args.n // 2
     print()
-    print("| one epoch over the store (torch loader) | buffer rows | seconds | rows/s | RSS at 25% | 50% | 75% | end | peak RSS |")
+    print(
+        "| one epoch over the store (torch loader) | buffer rows | seconds | rows/s | RSS at 25% | 50% | 75% | end | peak RSS |"
+    )
     print("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
     for label, mode, buffer_rows in (
         ("stream, buffer = half the store", "stream", half),
@@ -214,10 +229,15 @@ def run(work: Path, args: argparse.Namespace) -> None:
         r = stream(mode, work / "store.zarr", buffer_rows)
         at = r["at"]
         cells = " | ".join(f"{at[k]:,.0f} MB" if k in at else "–" for k in ("0.25", "0.5", "0.75", "1.0"))
-        print(f"| {label} | {buffer_rows or '–'} | {r['seconds']:.1f} | {r['rows'] / r['seconds']:,.0f} | {cells} | "
-              f"{r['peak_mb']:,.0f} MB |", flush=True)
-    print(f"\nmachine: {os.cpu_count()} cores, Python {sys.version.split()[0]}, "
-          f"numpy {np.__version__}; ru_maxrss of this process {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:,.0f} MB")
+        print(
+            f"| {label} | {buffer_rows or '–'} | {r['seconds']:.1f} | {r['rows'] / r['seconds']:,.0f} | {cells} | "
+            f"{r['peak_mb']:,.0f} MB |",
+            flush=True,
+        )
+    print(
+        f"\nmachine: {os.cpu_count()} cores, Python {sys.version.split()[0]}, "
+        f"numpy {np.__version__}; ru_maxrss of this process {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:,.0f} MB"
+    )
 
 
 if __name__ == "__main__":
