@@ -29,6 +29,7 @@ demo: $(VENV)/.installed-demo
 
 ## test: set up and run the default test suite (slow tests excluded)
 test: $(VENV)/.installed-test
+	$(BIN)/ruff check framework plugins tests bench
 	$(BIN)/python -m pytest
 
 ## test-all: also the slow tests
