@@ -36,6 +36,7 @@ BUILTIN_PLUGINS: tuple[str, ...] = (
     "starlabel_continuum.plugin",
     "starlabel_tables.plugin",
     "starlabel_gaia.plugin",
+    "starlabel_apogee.plugin",
 )
 """Modules registered as built-in plugins, in order. Each is shaped like a third-party plugin."""
 

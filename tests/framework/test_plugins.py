@@ -45,8 +45,14 @@ def test_fresh_manager_has_builtins_and_no_shared_state() -> None:
     assert "table_labels" in first.label_sources
     assert "table_labels_twin" in second.readers
     assert "table_labels_twin" not in first.readers  # nothing leaked between managers
-    assert list(first.infos) == ["starlabel.defaults", "starlabel_continuum", "starlabel_tables", "starlabel_gaia"]
-    assert len(BUILTIN_PLUGINS) == 4
+    assert list(first.infos) == [
+        "starlabel.defaults",
+        "starlabel_continuum",
+        "starlabel_tables",
+        "starlabel_gaia",
+        "starlabel_apogee",
+    ]
+    assert len(BUILTIN_PLUGINS) == 5
 
 
 def test_disable_plugins_blocks_builtin_and_extra() -> None:
