@@ -271,7 +271,7 @@ class Store:
 
     def truncate(self, n_rows: int) -> None:
         """Shrink every row array to ``n_rows`` (drops rows a killed writer left uncommitted)."""
-        for name in self._row_arrays():
+        for name in self.row_arrays():
             arr = self.group[name]
             if arr.shape[0] > n_rows:
                 arr.resize((n_rows, *arr.shape[1:]))
@@ -335,7 +335,8 @@ class Store:
         (self.path / PROGRESS_FILE).unlink(missing_ok=True)
 
     # --------------------------------------------------------------------------------------------- helpers
-    def _row_arrays(self) -> list[str]:
+    def row_arrays(self) -> list[str]:
+        """Names of every array with one entry per row."""
         names = ["flux", "ivar", "mask", "source_id", "snr", "keep"]
         for n in self.layout.aux:
             names += [f"aux/{n}", f"aux/{n}_missing"]

@@ -118,3 +118,18 @@ def real_data(relative: str) -> Path:
     if not path.exists():
         pytest.skip(f"real data file {relative} not found under {TEST_DATA_ENV}={root}")
     return path
+
+
+def assert_same_store(first: str | Path, second: str | Path) -> None:
+    """Assert two complete stores hold identical arrays and attributes (creation and finish times aside)."""
+    from starlabel.store import Store
+
+    a, b = Store.open(first), Store.open(second)
+    assert a.row_arrays() == b.row_arrays(), (a.row_arrays(), b.row_arrays())
+    for name in a.row_arrays():
+        np.testing.assert_array_equal(np.asarray(a.array(name)[:]), np.asarray(b.array(name)[:]), err_msg=name)
+    meta_a, meta_b = dict(a.meta), dict(b.meta)
+    for meta in (meta_a, meta_b):
+        meta.pop("created")
+        meta["completion"] = {k: v for k, v in meta["completion"].items() if k != "finished"}
+    assert meta_a == meta_b

@@ -11,6 +11,7 @@ from starlabel.descriptor import load_descriptor
 from starlabel.ingest import IngestError, ingest
 from starlabel.plugins import Plugins, load_plugins
 from starlabel.store import Store
+from starlabel.testing import assert_same_store
 
 GRID = 500.0 + 0.5 * np.arange(41)
 DESCRIPTOR = """\
@@ -68,17 +69,6 @@ def arrays(path: Path) -> dict[str, np.ndarray]:
     names = ["flux", "ivar", "mask", "source_id", "snr", "keep", "aux/phot", "aux/phot_missing"]
     names += ["labels/teff", "labels/teff_err", "labels/teff_ok"]
     return {n: np.asarray(store.array(n)[:]) for n in names}
-
-
-def assert_same_store(a: Path, b: Path) -> None:
-    left, right = arrays(a), arrays(b)
-    for name in left:
-        np.testing.assert_array_equal(left[name], right[name], err_msg=name)
-    meta_a, meta_b = Store.open(a).meta, Store.open(b).meta
-    for meta in (meta_a, meta_b):
-        meta.pop("created")
-        meta["completion"].pop("finished")
-    assert meta_a == meta_b
 
 
 def test_ingest_on_grid_joins_aux_and_labels(tmp_path: Path, plugins: Plugins) -> None:

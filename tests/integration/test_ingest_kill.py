@@ -10,10 +10,10 @@ import sys
 import time
 from pathlib import Path
 
-import numpy as np
 import pytest
 
 from starlabel.store import Store
+from starlabel.testing import assert_same_store
 
 REPO = Path(__file__).resolve().parents[2]
 GENERATOR = REPO / "tests" / "data" / "starlabel_gaia" / "make_xp_library.py"
@@ -59,11 +59,6 @@ def env() -> dict[str, str]:
     return {k: v for k, v in os.environ.items() if not k.startswith("STARLABEL_")}
 
 
-def arrays(path: Path) -> dict[str, np.ndarray]:
-    store = Store.open(path)
-    return {name: np.asarray(store.array(name)[:]) for name in store._row_arrays()}
-
-
 def test_sigkill_then_rerun_gives_identical_store(survey: Path, tmp_path: Path) -> None:
     whole = tmp_path / "whole.zarr"
     done = subprocess.run(ingest_command(survey, whole), capture_output=True, text=True, env=env(), timeout=300)
@@ -98,15 +93,7 @@ def test_sigkill_then_rerun_gives_identical_store(survey: Path, tmp_path: Path) 
     assert not partial.complete and partial.read_progress()["rows"] < total
     resumed = subprocess.run(ingest_command(survey, killed), capture_output=True, text=True, env=env(), timeout=300)
     assert resumed.returncode == 0, resumed.stderr
-    a, b = arrays(whole), arrays(killed)
-    assert a.keys() == b.keys()
-    for name in a:
-        np.testing.assert_array_equal(a[name], b[name], err_msg=name)
-    meta_a, meta_b = Store.open(whole).meta, Store.open(killed).meta
-    for meta in (meta_a, meta_b):
-        meta.pop("created")
-        meta["completion"].pop("finished")
-    assert meta_a == meta_b
+    assert_same_store(whole, killed)
     assert not list(killed.rglob("*.partial")) and not (killed / "_progress.json").exists()
 
 
