@@ -270,8 +270,10 @@ def ingest(
     root: Path | None
     if files:
         paths = sorted({Path(f) for f in files})
-        needs_root = bool(model.auxiliary and any(e.key in model.data.auxiliary for e in model.auxiliary)) or bool(
-            model.labels is not None and model.data.labels
+        needs_root = (
+            any(e.key in model.data.auxiliary for e in model.auxiliary)
+            or bool(model.labels is not None and model.data.labels)
+            or bool(model.rest_frame is not None and model.rest_frame.source == "table")
         )
         root = find_root(resolved, plugins, data_root) if (needs_root or data_root) else None
     else:
