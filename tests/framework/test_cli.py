@@ -139,4 +139,5 @@ def test_schema_validates_shipped_descriptor_with_jsonschema() -> None:
 def test_survey_list() -> None:
     result = starlabel("survey", "list")
     assert result.returncode == 0
-    assert result.stdout.startswith("gaia_xp_apogee_dr17\t")
+    names = [line.split("\t")[0] for line in result.stdout.splitlines()]
+    assert "gaia_xp_apogee_dr17" in names and names == sorted(names)
