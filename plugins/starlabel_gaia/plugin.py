@@ -24,10 +24,12 @@ def register_instrument_readers() -> list[type[Any]]:
 
 @hookimpl
 def register_auxiliary_providers() -> list[type[Any]]:
-    """``gaia_photometry``."""
+    """``gaia_photometry``, ``gaia_parallax``, ``gaia_xp_coefficients``."""
+    from starlabel_gaia.parallax import GaiaParallax
     from starlabel_gaia.photometry import GaiaPhotometry
+    from starlabel_gaia.xp_continuous import GaiaXpCoefficients
 
-    return [GaiaPhotometry]
+    return [GaiaPhotometry, GaiaParallax, GaiaXpCoefficients]
 
 
 @hookimpl

