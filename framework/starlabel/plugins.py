@@ -37,6 +37,7 @@ BUILTIN_PLUGINS: tuple[str, ...] = (
     "starlabel_tables.plugin",
     "starlabel_gaia.plugin",
     "starlabel_apogee.plugin",
+    "starlabel_gaiaeso.plugin",
 )
 """Modules registered as built-in plugins, in order. Each is shaped like a third-party plugin."""
 

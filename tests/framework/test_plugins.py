@@ -51,8 +51,9 @@ def test_fresh_manager_has_builtins_and_no_shared_state() -> None:
         "starlabel_tables",
         "starlabel_gaia",
         "starlabel_apogee",
+        "starlabel_gaiaeso",
     ]
-    assert len(BUILTIN_PLUGINS) == 5
+    assert len(BUILTIN_PLUGINS) == 6
 
 
 def test_disable_plugins_blocks_builtin_and_extra() -> None:
