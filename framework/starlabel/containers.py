@@ -103,6 +103,33 @@ class AuxTable:
                 f"({n}, {len(self.columns)}) for {n} ids and columns {self.columns}"
             )
 
+    @classmethod
+    def concat(cls, columns: list[str], parts: list[tuple[str, np.ndarray, np.ndarray, np.ndarray]]) -> AuxTable:
+        """Rows of several files in order; ``parts`` are ``(file, ids, values, missing)``.
+
+        Raises
+        ------
+        starlabel.errors.DataFileError
+            The files mix integer and string ids, which cannot be joined.
+        """
+        from starlabel.errors import DataFileError
+
+        k = len(columns)
+        if not parts:
+            return cls(np.zeros(0, np.int64), list(columns), np.zeros((0, k)), np.zeros((0, k), bool))
+        first_file, first_ids = parts[0][0], parts[0][1]
+        for file, ids, _, _ in parts[1:]:
+            if (ids.dtype.kind in "iu") != (first_ids.dtype.kind in "iu"):
+                raise DataFileError(
+                    file, f"ids of dtype {ids.dtype} cannot join ids of dtype {first_ids.dtype} from {first_file}"
+                )
+        return cls(
+            np.concatenate([p[1] for p in parts]),
+            list(columns),
+            np.concatenate([p[2] for p in parts]),
+            np.concatenate([p[3] for p in parts]),
+        )
+
 
 @dataclass
 class LabelTable:

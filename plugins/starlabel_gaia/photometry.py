@@ -11,7 +11,7 @@ from pydantic import Field
 
 from starlabel.components import AuxiliaryProvider, ComponentOptions
 from starlabel.containers import AuxTable
-from starlabel.errors import DataFileError, MissingColumnError
+from starlabel.errors import MissingColumnError
 from starlabel.tables import find_column, float_column, id_column, read_table
 from starlabel_gaia.ids import null_ids
 
@@ -72,20 +72,7 @@ class GaiaPhotometry(AuxiliaryProvider):
         DataFileError
             Unreadable file, float ids, or files mixing integer and string ids.
         """
-        ids, values, missing = [], [], []
-        for path in map(Path, paths):
-            sid, vals, miss = self._load_one(path)
-            if ids and sid.dtype.kind != ids[0].dtype.kind:
-                raise DataFileError(
-                    str(path), f"ids of dtype {sid.dtype} cannot join ids of dtype {ids[0].dtype} from {paths[0]}"
-                )
-            ids.append(sid)
-            values.append(vals)
-            missing.append(miss)
-        k = len(self.columns())
-        if not ids:
-            return AuxTable(np.zeros(0, np.int64), self.columns(), np.zeros((0, k)), np.zeros((0, k), bool))
-        return AuxTable(np.concatenate(ids), self.columns(), np.concatenate(values), np.concatenate(missing))
+        return AuxTable.concat(self.columns(), [(str(path), *self._load_one(Path(path))) for path in paths])
 
     def _load_one(self, path: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         table = read_table(path, self.options.hdu)

@@ -30,7 +30,7 @@ from pydantic import Field
 
 from starlabel.components import AuxiliaryProvider, ComponentOptions
 from starlabel.containers import AuxTable
-from starlabel.errors import DataFileError, MissingColumnError
+from starlabel.errors import MissingColumnError
 from starlabel.tables import find_column, float_column, id_column
 from starlabel_gaia.ids import null_ids
 from starlabel_gaia.xp_archive import ArchiveTable, array_column, read_archive_tables
@@ -98,20 +98,12 @@ class GaiaXpCoefficients(AuxiliaryProvider):
         DataFileError
             Unreadable file, a zip without XP_CONTINUOUS member, arrays of another length than 55.
         """
-        ids, values, missing = [], [], []
-        for path in map(Path, paths):
-            for part in read_archive_tables(path, "XP_CONTINUOUS", self.options.hdu):
-                sid, vals, miss = self._load_table(part)
-                ids.append(sid)
-                values.append(vals)
-                missing.append(miss)
-        k = len(self.columns())
-        if not ids:
-            return AuxTable(np.zeros(0, np.int64), self.columns(), np.zeros((0, k)), np.zeros((0, k), bool))
-        kinds = {a.dtype.kind for a in ids}
-        if len(kinds) > 1:
-            raise DataFileError(str(paths[0]), "files mix integer and string source ids; they cannot be joined")
-        return AuxTable(np.concatenate(ids), self.columns(), np.concatenate(values), np.concatenate(missing))
+        parts = [
+            (str(path), *self._load_table(part))
+            for path in map(Path, paths)
+            for part in read_archive_tables(path, "XP_CONTINUOUS", self.options.hdu)
+        ]
+        return AuxTable.concat(self.columns(), parts)
 
     def _load_table(self, part: ArchiveTable) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         table, label = part.table, part.label

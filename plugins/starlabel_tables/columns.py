@@ -36,13 +36,12 @@ class TableColumns(AuxiliaryProvider):
 
     def load(self, paths: Sequence[Path]) -> AuxTable:
         """Read the mapped columns from every file; null or non-finite values are marked missing."""
-        ids, values, missing = [], [], []
+        parts = []
         for path in paths:
             table = read_table(path, self.options.hdu)
             sid, null_id = id_column(table, self.options.id_column, path)
             cols = [float_column(table, column, path) for column in self.options.columns.values()]
             keep = ~null_id
-            ids.append(sid[keep])
-            values.append(np.stack([c[0] for c in cols], axis=1)[keep])
-            missing.append(np.stack([c[1] for c in cols], axis=1)[keep])
-        return AuxTable(np.concatenate(ids), self.columns(), np.concatenate(values), np.concatenate(missing))
+            values = np.stack([c[0] for c in cols], axis=1)[keep]
+            parts.append((str(path), sid[keep], values, np.stack([c[1] for c in cols], axis=1)[keep]))
+        return AuxTable.concat(self.columns(), parts)

@@ -116,3 +116,16 @@ def test_splits_deterministic_and_proportional() -> None:
     assert (assign_splits(ids, 2, 0.8, 0.1) != codes).mean() > 0.15  # the seed does
     u = unit_hash(np.array(["2M00000002+7417074", "2M00000002+7417074", "other"]), 3)
     assert u[0] == u[1] != u[2] and ((0 <= u) & (u < 1)).all()
+
+
+def test_aux_table_concat() -> None:
+    from starlabel.containers import AuxTable
+    from starlabel.errors import DataFileError
+
+    empty = AuxTable.concat(["a", "b"], [])
+    assert empty.values.shape == (0, 2) and empty.source_id.dtype == np.int64
+    part = ("one.fits", np.array([2**62 + 1]), np.ones((1, 2)), np.zeros((1, 2), bool))
+    both = AuxTable.concat(["a", "b"], [part, ("two.fits", np.array([7]), np.zeros((1, 2)), np.ones((1, 2), bool))])
+    assert both.source_id.tolist() == [2**62 + 1, 7] and both.missing[1].all()
+    with pytest.raises(DataFileError, match=r"^two.csv: ids of dtype <U1 cannot join ids of dtype int64 from one.fits$"):
+        AuxTable.concat(["a", "b"], [part, ("two.csv", np.array(["x"]), np.ones((1, 2)), np.zeros((1, 2), bool))])
