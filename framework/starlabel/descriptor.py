@@ -56,10 +56,16 @@ class InstrumentSection(_Strict):
 class GridSection(_Strict):
     """The wavelength grid every spectrum is resampled onto before storage."""
 
-    start: float = Field(gt=0)
-    stop: float = Field(gt=0)
-    step: float = Field(gt=0, description="pixel step: in `unit` for linear, in dex of log10(λ) for log")
-    spacing: Literal["linear", "log"] = "linear"
+    start: float | None = Field(None, gt=0, description="first pixel (linear and log grids)")
+    stop: float | None = Field(None, gt=0, description="last pixel (linear and log grids)")
+    step: float | None = Field(None, gt=0, description="pixel step: in `unit` for linear, in dex of log10(λ) for log")
+    spacing: Literal["linear", "log", "explicit"] = "linear"
+    file: str | None = Field(
+        None,
+        description="explicit grids: file of wavelengths (text columns, .npy or FITS), looked up beside the "
+        "descriptor, then in the data folder",
+    )
+    column: int = Field(0, ge=0, description="explicit grids: column of a text or FITS-table file")
     unit: str = "nm"
     medium: Literal["vacuum", "air"] = "vacuum"
 
@@ -82,6 +88,22 @@ class GridSection(_Strict):
 
     @model_validator(mode="after")
     def _whole_steps(self) -> GridSection:
+        if self.spacing == "explicit":
+            given = [k for k in ("start", "stop", "step") if getattr(self, k) is not None]
+            if self.file is None or given:
+                raise ValueError(
+                    "an explicit grid takes its pixels from 'file:' alone"
+                    + (f"; remove {', '.join(given)}" if given else "; add file: with the wavelengths")
+                )
+            return self
+        missing = [k for k in ("start", "stop", "step") if getattr(self, k) is None]
+        if missing or self.file is not None:
+            raise ValueError(
+                f"a {self.spacing} grid needs start, stop and step"
+                + (f" (missing: {', '.join(missing)})" if missing else "")
+                + ("; 'file:' is for spacing: explicit" if self.file is not None else "")
+            )
+        assert self.start is not None and self.stop is not None and self.step is not None
         if self.stop <= self.start:
             raise ValueError(f"stop ({self.stop}) must be greater than start ({self.start})")
         span = np.log10(self.stop / self.start) if self.spacing == "log" else self.stop - self.start
@@ -94,22 +116,32 @@ class GridSection(_Strict):
         return self
 
     def _stop_for(self, steps: int) -> float:
+        assert self.start is not None and self.step is not None
         if self.spacing == "log":
             return float(self.start * 10 ** (steps * self.step))
         return self.start + steps * self.step
 
     @property
     def n_pixels(self) -> int:
-        """Number of pixels, both ends included."""
-        span = np.log10(self.stop / self.start) if self.spacing == "log" else self.stop - self.start
-        return int(round(span / self.step)) + 1
+        """Number of pixels, both ends included (linear and log grids)."""
+        start, stop, step = self._parameters()
+        span = np.log10(stop / start) if self.spacing == "log" else stop - start
+        return int(round(span / step)) + 1
+
+    def _parameters(self) -> tuple[float, float, float]:
+        if self.start is None or self.stop is None or self.step is None:
+            raise ValueError(
+                f"an explicit grid's pixels are in {self.file}: use starlabel.grid.WavelengthGrid.from_section"
+            )
+        return self.start, self.stop, self.step
 
     def wavelength(self) -> np.ndarray:
-        """Pixel centres in ``unit`` (float64), built as start + i*step, never by accumulation."""
+        """Pixel centres in ``unit`` (float64), built as start + i*step, never by accumulation (linear, log)."""
+        start, _, step = self._parameters()
         index = np.arange(self.n_pixels, dtype=np.float64)
         if self.spacing == "log":
-            return self.start * 10.0 ** (index * self.step)
-        return self.start + index * self.step
+            return start * 10.0 ** (index * step)
+        return start + index * step
 
 
 class MaskRegion(_Strict):
@@ -455,6 +487,8 @@ def _check_label_columns(
 
 def _check_mask(model: Descriptor, doc: YamlDocument, issues: list[DescriptorIssue]) -> None:
     grid = model.grid
+    if grid.start is None or grid.stop is None:  # explicit grid: checked when its file is read
+        return
     for index, region in enumerate(model.mask):
         if region.stop <= grid.start or region.start >= grid.stop:
             key = ("mask", index)

@@ -18,7 +18,9 @@ Pixel edges
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
@@ -164,9 +166,30 @@ class WavelengthGrid:
         return cls(np.array(values, dtype=np.float64), unit, medium)
 
     @classmethod
-    def from_section(cls, section: GridSection) -> WavelengthGrid:
-        """Grid of a descriptor's ``grid:`` section; ``wavelength`` equals ``section.wavelength()`` exactly."""
-        return cls(section.wavelength(), section.unit, section.medium, section.spacing, float(section.step))
+    def from_section(cls, section: GridSection, search: Sequence[Path] = ()) -> WavelengthGrid:
+        """Grid of a descriptor's ``grid:`` section.
+
+        Linear and log grids equal ``section.wavelength()`` exactly. An explicit grid reads
+        ``section.file`` from the first folder of ``search`` that holds it (text columns, ``.npy``, or
+        FITS: a table column or the primary array).
+
+        Raises
+        ------
+        GridError
+            The file is in none of the folders, unreadable, or not strictly increasing.
+        """
+        if section.spacing != "explicit":
+            return cls(section.wavelength(), section.unit, section.medium, section.spacing, float(section.step or 0))
+        name = str(section.file)
+        found = next((Path(d) / name for d in search if (Path(d) / name).is_file()), None)
+        if found is None and Path(name).is_absolute() and Path(name).is_file():
+            found = Path(name)
+        if found is None:
+            where = ", ".join(str(d) for d in search) or "(no folder given)"
+            raise GridError(
+                f"explicit grid file {name!r} not found in {where}; put it beside the descriptor or in the data folder"
+            )
+        return cls.explicit(_read_grid_file(found, section.column), section.unit, section.medium)
 
     # ------------------------------------------------------------------------------------------ methods
     def __len__(self) -> int:
@@ -251,3 +274,23 @@ def _grid_values(grid: WavelengthGrid | Any) -> np.ndarray:
     if isinstance(grid, WavelengthGrid):
         return grid.wavelength
     return _check_grid_values(grid, "output grid wavelengths")
+
+
+def _read_grid_file(path: Path, column: int) -> np.ndarray:
+    """Wavelengths from a text file (whitespace or comma columns, ``#`` comments), ``.npy`` or FITS."""
+    name = path.name.lower()
+    try:
+        if name.endswith(".npy"):
+            values = np.load(path, allow_pickle=False)
+        elif name.endswith((".fits", ".fits.gz", ".fit")):
+            from astropy.io import fits
+
+            with fits.open(path) as hdul:
+                table = next((h for h in hdul[1:] if getattr(h, "columns", None) is not None), None)
+                values = np.asarray(table.data.field(column) if table is not None else hdul[0].data)
+        else:
+            delimiter = "," if name.endswith(".csv") else None
+            values = np.loadtxt(path, comments="#", delimiter=delimiter, ndmin=2)[:, column]
+    except (OSError, ValueError, IndexError, TypeError) as error:
+        raise GridError(f"{path}: cannot read wavelengths (column {column}): {error}") from None
+    return np.asarray(values, dtype=np.float64).ravel()

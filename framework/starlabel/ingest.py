@@ -78,7 +78,10 @@ class _Pipeline:
 
         model = resolved.model
         self.resolved = resolved
-        self.grid: WavelengthGrid = WavelengthGrid.from_section(model.grid)
+        search = [resolved.path.parent] if resolved.path is not None else []
+        if root is not None:
+            search.append(root if root.is_dir() else root.parent)
+        self.grid: WavelengthGrid = WavelengthGrid.from_section(model.grid, search)
         wave = self.grid.wavelength
         self.region_mask = np.zeros(len(wave), dtype=bool)
         for region in model.mask:

@@ -91,6 +91,8 @@ def test_survey_show_resolves_by_name_with_defaults(tmp_path: Path) -> None:
         "stop": 1020.0,
         "step": 2.0,
         "spacing": "linear",
+        "file": None,
+        "column": 0,
         "unit": "nm",
         "medium": "vacuum",
     }

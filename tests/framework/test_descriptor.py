@@ -70,7 +70,7 @@ def test_yaml_syntax_error_has_line_and_column(tmp_path: Path, toy_plugins: Plug
 def test_unknown_keys_suggest_and_list(tmp_path: Path, toy_plugins: Plugins, good_descriptor_text: str) -> None:
     text = good_descriptor_text.replace("auxiliary:", "auxilliary:").replace("medium: vacuum", "medum: vacuum")
     assert errors_of(tmp_path, text, toy_plugins) == [
-        "7: grid.medum: unknown key 'medum'. Did you mean medium? Allowed keys: start, stop, step, spacing, unit, medium",
+        "7: grid.medum: unknown key 'medum'. Did you mean medium? Allowed keys: start, stop, step, spacing, file, column, unit, medium",
         "10: auxilliary: unknown key 'auxilliary'. Did you mean auxiliary? Allowed keys: schema_version, name, "
         "description, instrument, grid, mask, normalise, rest_frame, auxiliary, labels, network, training, ingest, data",
     ]

@@ -81,3 +81,16 @@ def test_grid_errors() -> None:
     with pytest.raises(GridError) as info:
         WavelengthGrid.linear(846.0, 870.0, 0.01, medium="vac")  # type: ignore[arg-type]
     assert str(info.value) == "unknown medium 'vac'. Did you mean vacuum? Allowed: vacuum, air"
+
+
+@pytest.mark.realdata
+def test_real_4most_lrs_raster_as_an_explicit_grid() -> None:
+    from starlabel.descriptor import GridSection
+    from starlabel.testing import real_data
+
+    path = real_data("fourmost_4gp_rasters/4most_raster_lrs.txt")
+    section = GridSection(spacing="explicit", file=path.name, unit="Angstrom", medium="vacuum")
+    grid = WavelengthGrid.from_section(section, [path.parent])
+    assert len(grid) == 16385 and grid.spacing == "explicit"
+    assert grid.wavelength[0] == pytest.approx(3676.21558293) and grid.wavelength[-1] == pytest.approx(9521.61078888)
+    assert WavelengthGrid.from_dict(grid.as_dict()) == grid

@@ -267,3 +267,54 @@ def test_snr_is_the_median_over_good_pixels() -> None:
     ]
     np.testing.assert_allclose(got, expected, rtol=1e-6)
     assert got[3] == 0
+
+
+def test_explicit_grid_from_a_file(tmp_path: Path, plugins: Plugins) -> None:
+    from starlabel.store_info import store_info
+    from starlabel.wavelengths import GridError
+
+    irregular = np.cumsum(np.r_[500.0, np.linspace(0.3, 0.7, 40)])  # 41 px, steps growing
+    text = DESCRIPTOR.replace("grid: {start: 500, stop: 520, step: 0.5}", "grid: {spacing: explicit, file: raster.txt}")
+    descriptor = survey(tmp_path, n_files=0, text=text)
+    flux = np.ones((2, 41))
+    write_npz(tmp_path / "spec_x.npz", [1, 2], irregular, flux, np.full(flux.shape, 0.1))
+    with pytest.raises(
+        GridError, match=r"explicit grid file 'raster.txt' not found in .*; put it beside the descriptor"
+    ):
+        run(tmp_path, plugins, descriptor)
+    data_dir = tmp_path / "elsewhere"
+    data_dir.mkdir()
+    np.savetxt(data_dir / "raster.txt", np.c_[irregular, np.r_[np.diff(irregular), 0.7]], header="wavelength width")
+    for f in ("labels.csv", "spec_x.npz"):
+        (data_dir / f).write_bytes((tmp_path / f).read_bytes())
+    run(tmp_path, plugins, descriptor, data_root=data_dir)
+    data = arrays(tmp_path / "store.zarr")
+    np.testing.assert_array_equal(data["flux"][:, irregular < 519.2], 1.0)  # identical grid: passed through
+    info = store_info(tmp_path / "store.zarr")
+    assert info["grid"]["spacing"] == "explicit" and info["grid"]["n_pixels"] == 41
+    assert info["grid"]["start"] == 500.0 and info["grid"]["stop"] == pytest.approx(irregular[-1])
+
+
+@pytest.mark.parametrize(
+    ("grid", "message"),
+    [
+        (
+            "{spacing: explicit, file: r.txt, step: 0.1}",
+            "an explicit grid takes its pixels from 'file:' alone; remove step",
+        ),
+        ("{spacing: explicit}", "an explicit grid takes its pixels from 'file:' alone; add file: with the wavelengths"),
+        ("{start: 500, stop: 520}", "a linear grid needs start, stop and step (missing: step)"),
+        (
+            "{start: 500, stop: 520, step: 0.5, file: r.txt}",
+            "a linear grid needs start, stop and step; 'file:' is for spacing: explicit",
+        ),
+    ],
+)
+def test_grid_section_forms(tmp_path: Path, plugins: Plugins, grid: str, message: str) -> None:
+    from starlabel.errors import DescriptorError
+
+    text = DESCRIPTOR.replace("{start: 500, stop: 520, step: 0.5}", grid)
+    path = survey(tmp_path, n_files=0, text=text)
+    with pytest.raises(DescriptorError) as info:
+        load_descriptor(path, plugins)
+    assert str(info.value) == f"{path}:4: grid: {message}"

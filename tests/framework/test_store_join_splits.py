@@ -127,5 +127,7 @@ def test_aux_table_concat() -> None:
     part = ("one.fits", np.array([2**62 + 1]), np.ones((1, 2)), np.zeros((1, 2), bool))
     both = AuxTable.concat(["a", "b"], [part, ("two.fits", np.array([7]), np.zeros((1, 2)), np.ones((1, 2), bool))])
     assert both.source_id.tolist() == [2**62 + 1, 7] and both.missing[1].all()
-    with pytest.raises(DataFileError, match=r"^two.csv: ids of dtype <U1 cannot join ids of dtype int64 from one.fits$"):
+    with pytest.raises(
+        DataFileError, match=r"^two.csv: ids of dtype <U1 cannot join ids of dtype int64 from one.fits$"
+    ):
         AuxTable.concat(["a", "b"], [part, ("two.csv", np.array(["x"]), np.ones((1, 2)), np.zeros((1, 2), bool))])
