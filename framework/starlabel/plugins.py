@@ -38,6 +38,7 @@ BUILTIN_PLUGINS: tuple[str, ...] = (
     "starlabel_gaia.plugin",
     "starlabel_apogee.plugin",
     "starlabel_gaiaeso.plugin",
+    "starlabel_fourmost.plugin",
 )
 """Modules registered as built-in plugins, in order. Each is shaped like a third-party plugin."""
 

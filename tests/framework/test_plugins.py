@@ -52,8 +52,9 @@ def test_fresh_manager_has_builtins_and_no_shared_state() -> None:
         "starlabel_gaia",
         "starlabel_apogee",
         "starlabel_gaiaeso",
+        "starlabel_fourmost",
     ]
-    assert len(BUILTIN_PLUGINS) == 6
+    assert len(BUILTIN_PLUGINS) == 7
 
 
 def test_disable_plugins_blocks_builtin_and_extra() -> None:

@@ -1,0 +1,1 @@
+"""starlabel_fourmost: 4MOST low-resolution spectrograph (LRS) stub plugin."""
