@@ -31,8 +31,9 @@ def columns(seed: int = 20261124) -> dict[str, np.ndarray]:
 
 
 def write(folder: str | Path) -> dict[str, Path]:
-    """Write ``labels.fits`` (id null via TNULL) and ``labels.csv`` (id null as empty field)."""
+    """Write ``labels.fits`` (id null via TNULL), ``labels.csv`` (empty field) and ``labels.parquet`` (null)."""
     from astropy.io import fits
+    from astropy.table import MaskedColumn, Table
 
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
@@ -50,7 +51,11 @@ def write(folder: str | Path) -> dict[str, Path]:
         row += ["" if np.isnan(v[i]) else repr(float(v[i])) for k, v in data.items() if k != "source_id"]
         lines.append(",".join(row))
     csv_path.write_text("\n".join(lines) + "\n")
-    return {"fits": fits_path, "csv": csv_path}
+    parquet_path = folder / "labels.parquet"
+    table = Table({k: v for k, v in data.items() if k != "source_id"})
+    table.add_column(MaskedColumn(data["source_id"], mask=np.arange(N) == 3, name="source_id"), index=0)
+    table.write(parquet_path, format="parquet", overwrite=True)
+    return {"fits": fits_path, "csv": csv_path, "parquet": parquet_path}
 
 
 def checksum() -> str:

@@ -14,7 +14,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "data" / "starlabel
 import make_tables  # noqa: E402
 
 
-@pytest.fixture(params=["fits", "csv"])
+@pytest.fixture(params=["fits", "csv", "parquet"])
 def table(request: pytest.FixtureRequest, tmp_path: Path) -> Path:
     return make_tables.write(tmp_path)[request.param]
 
