@@ -20,15 +20,18 @@ Helpers
 -------
 :func:`component_params` returns ``pytest.param`` objects for every registered component, for
 contract tests parametrized over whatever is installed. :func:`real_data` finds a real survey file
-under ``$STARLABEL_TEST_DATA`` or skips the test, saying why.
+under ``$STARLABEL_TEST_DATA`` or skips the test, saying why. :func:`assert_same_store` compares two stores;
+:func:`load_script` imports a generator script by path.
 """
 
 from __future__ import annotations
 
 import gzip
+import importlib.util
 import os
 from collections.abc import Callable, Mapping
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 import numpy as np
@@ -133,3 +136,15 @@ def assert_same_store(first: str | Path, second: str | Path) -> None:
         meta.pop("created")
         meta["completion"] = {k: v for k, v in meta["completion"].items() if k != "finished"}
     assert meta_a == meta_b
+
+
+def load_script(path: str | Path) -> ModuleType:
+    """Import a standalone script (such as a seeded test-data generator) by path, without touching sys.path."""
+    path = Path(path)
+    name = "starlabel_script_" + "_".join(path.with_suffix("").parts[-3:]).replace("-", "_")
+    spec = importlib.util.spec_from_file_location(name, path)
+    if spec is None or spec.loader is None:
+        raise ImportError(f"{path}: not an importable Python file")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 from pathlib import Path
 from types import ModuleType
 
@@ -10,15 +9,13 @@ import pytest
 
 from starlabel.identify import choose_reader
 from starlabel.plugins import Plugins, load_plugins
+from starlabel.testing import load_script
 
 DATA = Path(__file__).resolve().parents[1] / "data"
 
 
 def generator(relative: str) -> ModuleType:
-    spec = importlib.util.spec_from_file_location("contract_" + Path(relative).stem, DATA / relative)
-    module = importlib.util.module_from_spec(spec)  # type: ignore[arg-type]
-    spec.loader.exec_module(module)  # type: ignore[union-attr]
-    return module
+    return load_script(DATA / relative)
 
 
 @pytest.fixture(scope="module")

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import subprocess
 import sys
 from pathlib import Path
+
+from starlabel.testing import load_script
 
 REPO = Path(__file__).resolve().parents[2]
 GENERATOR = REPO / "tests" / "data" / "starlabel_gaia" / "make_xp_library.py"
@@ -21,9 +22,7 @@ def starlabel(*args: str) -> subprocess.CompletedProcess[str]:
 
 
 def test_ingest_then_store_info(tmp_path: Path) -> None:
-    spec = importlib.util.spec_from_file_location("make_xp_library_cli", GENERATOR)
-    maker = importlib.util.module_from_spec(spec)  # type: ignore[arg-type]
-    spec.loader.exec_module(maker)  # type: ignore[union-attr]
+    maker = load_script(GENERATOR)
     data = maker.write(tmp_path / "data", name="apogee_library_spectra_a.fits.gz")
     broken = tmp_path / "data" / "apogee_library_spectra_b.fits.gz"
     broken.write_bytes(data.read_bytes()[:5000])

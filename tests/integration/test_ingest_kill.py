@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import signal
 import subprocess
@@ -13,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from starlabel.store import Store
-from starlabel.testing import assert_same_store
+from starlabel.testing import assert_same_store, load_script
 
 REPO = Path(__file__).resolve().parents[2]
 GENERATOR = REPO / "tests" / "data" / "starlabel_gaia" / "make_xp_library.py"
@@ -21,10 +20,7 @@ N_FILES = 40
 
 
 def generator():  # type: ignore[no-untyped-def]
-    spec = importlib.util.spec_from_file_location("make_xp_library_for_kill", GENERATOR)
-    module = importlib.util.module_from_spec(spec)  # type: ignore[arg-type]
-    spec.loader.exec_module(module)  # type: ignore[union-attr]
-    return module
+    return load_script(GENERATOR)
 
 
 @pytest.fixture(scope="module")

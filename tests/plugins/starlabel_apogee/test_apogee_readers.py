@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 from starlabel.errors import DataFileError
+from starlabel.testing import load_script
 
 ID1 = "2M00000001+0000001"
 
@@ -87,13 +88,9 @@ def test_apvisit_round_trip(apogee_plugins, apogee_files, apogee_truth, apogee_m
 
 
 def test_gaia_file_given_to_apstar_reader_names_the_layout(apogee_plugins, tmp_path: Path) -> None:
-    import importlib.util
 
     gen = Path(__file__).resolve().parents[2] / "data" / "starlabel_gaia" / "make_xp_library.py"
-    spec = importlib.util.spec_from_file_location("apogee_test_make_xp", gen)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    module = load_script(gen)
     path = module.write(tmp_path)
     for name in ("apogee_apstar", "apogee_apvisit", "apogee_aspcapstar"):
         with pytest.raises(DataFileError, match="Expected layout") as info:

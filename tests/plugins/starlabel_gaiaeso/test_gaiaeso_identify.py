@@ -2,18 +2,15 @@
 
 from __future__ import annotations
 
-import importlib.util
 from pathlib import Path
+
+from starlabel.testing import load_script
 
 DATA = Path(__file__).resolve().parents[2] / "data"
 
 
 def _load(folder: str, script: str) -> object:
-    spec = importlib.util.spec_from_file_location(f"gaiaeso_identify_{script[:-3]}", DATA / folder / script)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script(DATA / folder / script)
 
 
 def _other_survey_files(tmp_path: Path) -> list[Path]:

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from starlabel.errors import DataFileError
+from starlabel.testing import load_script
 
 
 def _reader(plugins: Any, **options: Any) -> Any:
@@ -109,13 +110,9 @@ def test_missing_id(gaiaeso_plugins, gaiaeso_files: dict[str, Path], tmp_path: P
 
 
 def test_other_survey_file_names_layout(gaiaeso_plugins, gaiaeso_files: dict[str, Path], tmp_path: Path) -> None:
-    import importlib.util
 
     generator = Path(__file__).resolve().parents[2] / "data" / "starlabel_apogee" / "make_apogee.py"
-    spec = importlib.util.spec_from_file_location("gaiaeso_test_make_apogee", generator)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    module = load_script(generator)
     apstar = module.write_apstar(tmp_path, "2M00000001+0000001")
     for path in (apstar, gaiaeso_files["catalogue"]):
         with pytest.raises(DataFileError) as error:
