@@ -26,7 +26,7 @@ from starlabel.containers import Spectra
 from starlabel_gaia.ids import null_ids
 from starlabel_gaia.rvs_batch import RvsBatch
 from starlabel_gaia.rvs_grid import RVS_PIXELS, rvs_wavelength
-from starlabel_gaia.rvs_sniff import has_rvs_suffix, sniff
+from starlabel_gaia.rvs_sniff import has_archive_suffix, sniff
 
 
 class GaiaRvsDr3Options(ComponentOptions):
@@ -69,7 +69,7 @@ class GaiaRvsDr3(InstrumentReader):
         first bytes show an RVS layout (see :mod:`starlabel_gaia.rvs_sniff`). Cheap; never raises."""
         try:
             path = Path(path)
-            return has_rvs_suffix(path) and sniff(path) is not None
+            return has_archive_suffix(path) and sniff(path) is not None
         except Exception:
             return False
 

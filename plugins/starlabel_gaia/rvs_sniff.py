@@ -69,8 +69,8 @@ def is_rvs_member(name: str) -> bool:
     return bool(_RVS_MEMBER.match(base)) and base.lower().endswith(MEMBER_SUFFIXES)
 
 
-def has_rvs_suffix(path: Path) -> bool:
-    """True when the file name ends with one of :data:`SUFFIXES` (case-insensitive)."""
+def has_archive_suffix(path: Path) -> bool:
+    """True when the file name ends with one of the archive suffixes :data:`SUFFIXES` (case-insensitive)."""
     return path.name.lower().endswith(SUFFIXES)
 
 

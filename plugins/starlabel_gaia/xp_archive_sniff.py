@@ -25,22 +25,10 @@ from pathlib import Path
 from starlabel.fitspeek import column_names as fits_column_names
 from starlabel.fitspeek import peek_header
 from starlabel_gaia.grid import XP_PIXELS, XP_START_NM
-from starlabel_gaia.rvs_sniff import FITS_MAGIC, ZIP_MAGIC, read_head
+from starlabel_gaia.rvs_sniff import FITS_MAGIC, ZIP_MAGIC, has_archive_suffix, read_head
 from starlabel_gaia.rvs_text import column_names, complete_lines, split_fields, strip_array
 from starlabel_gaia.xp_archive import product_of
 
-SUFFIXES: tuple[str, ...] = (
-    ".csv",
-    ".csv.gz",
-    ".ecsv",
-    ".ecsv.gz",
-    ".fits",
-    ".fits.gz",
-    ".fit",
-    ".xml",
-    ".vot",
-    ".zip",
-)
 HEAD_BYTES = 128 * 1024
 MAX_PARSE_BYTES = 4 * 1024 * 1024
 _FIELD = re.compile(r"<FIELD\b([^>]*)>", re.IGNORECASE)
@@ -54,7 +42,7 @@ def is_xp_sampled_archive(path: str | Path) -> bool:
     """True when ``path`` is an archive XP_SAMPLED file or a zip bundle holding one (never raises)."""
     try:
         path = Path(path)
-        if not path.is_file() or not path.name.lower().endswith(SUFFIXES):
+        if not path.is_file() or not has_archive_suffix(path):
             return False
         with open(path, "rb") as handle:
             magic = handle.read(9)
