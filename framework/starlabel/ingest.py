@@ -23,7 +23,7 @@ import numpy as np
 from starlabel.containers import AuxTable, LabelTable, Spectra
 from starlabel.errors import StarlabelError
 from starlabel.identify import matching_readers
-from starlabel.join import keep_best, match_ids
+from starlabel.join import IdIndex, keep_best
 from starlabel.store import Store, StoreBatch, StoreError, StoreLayout
 
 if TYPE_CHECKING:
@@ -97,6 +97,7 @@ class _Pipeline:
             pattern = model.data.auxiliary.get(entry.key)
             files = expand(root, [pattern] if pattern else model.data.spectra, "auxiliary") if root else []
             self.aux[entry.key] = provider.load(files) if files else _empty_aux(provider.columns())
+        self.aux_index = {key: IdIndex(table.source_id) for key, table in self.aux.items()}
         self.labels: LabelTable | None = None
         self.label_names: list[str] = []
         if model.labels is not None:
@@ -106,14 +107,18 @@ class _Pipeline:
                 self.labels = source.load(
                     expand_one(root, model.data.labels, "label"), self.label_names, resolved.options["labels.cuts"]
                 )
-        self.velocities: tuple[np.ndarray, np.ndarray] | None = None
+        self.label_index = IdIndex(self.labels.source_id) if self.labels is not None else None
+        self.velocities: tuple[IdIndex, np.ndarray] | None = None
         rest = model.rest_frame
         if rest is not None and rest.source == "table" and root is not None:
             from starlabel.tables import float_column, id_column, read_table
 
             path = expand_one(root, rest.table or "", "rest-frame velocity")
             table = read_table(path)
-            self.velocities = (id_column(table, rest.id_column, path)[0], float_column(table, rest.key, path)[0])
+            self.velocities = (
+                IdIndex(id_column(table, rest.id_column, path)[0]),
+                float_column(table, rest.key, path)[0],
+            )
 
     def layout(self, id_kind: str) -> StoreLayout:
         units = self.labels.units if self.labels is not None else {}
@@ -163,19 +168,20 @@ class _Pipeline:
         ids = spectra.source_id[rows]
         batch = StoreBatch(ids, flux[rows], ivar[rows], mask[rows], snr[rows])
         for name, table in self.aux.items():
-            index = match_ids(ids, table.source_id)
+            index = self.aux_index[name].lookup(ids)
             found = index >= 0
             values = np.full((len(ids), len(table.columns)), np.nan, dtype=np.float32)
             missing = np.ones(values.shape, dtype=bool)
             values[found] = table.values[index[found]]
             missing[found] = table.missing[index[found]]
             batch.aux[name] = (values, missing)
+        label_index = self.label_index.lookup(ids) if self.label_index is not None else None
         for j, name in enumerate(self.label_names):
             values = np.full(len(ids), np.nan, dtype=np.float32)
             errors = np.full(len(ids), np.nan, dtype=np.float32)
             ok = np.zeros(len(ids), dtype=bool)
-            if self.labels is not None:
-                index = match_ids(ids, self.labels.source_id)
+            if self.labels is not None and label_index is not None:
+                index = label_index
                 found = index >= 0
                 values[found] = self.labels.values[index[found], j]
                 errors[found] = self.labels.errors[index[found], j]
@@ -198,7 +204,7 @@ class _Pipeline:
             velocity = np.asarray(spectra.meta[rest.key], dtype=np.float64)
         else:
             assert self.velocities is not None
-            index = match_ids(spectra.source_id, self.velocities[0])
+            index = self.velocities[0].lookup(spectra.source_id)
             velocity = np.where(index >= 0, self.velocities[1][np.maximum(index, 0)], np.nan)
         return (velocity * u.Unit(rest.unit)).to_value(u.km / u.s)
 

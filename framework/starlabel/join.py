@@ -5,39 +5,35 @@ from __future__ import annotations
 import numpy as np
 
 
-def match_ids(query: np.ndarray, table: np.ndarray) -> np.ndarray:
-    """Index into ``table`` of each id in ``query``, or -1 where it has no match.
-
-    When an id occurs several times in ``table`` the first occurrence is used.
+class IdIndex:
+    """Sorted unique ids of a table, built once and looked up many times (first occurrence wins).
 
     Raises
     ------
     TypeError
-        Integer ids matched against string ids (or the reverse): say which column to join on instead.
+        On lookup, integer ids against string ids (or the reverse): say which column to join on instead.
     """
-    if len(table) == 0 or len(query) == 0:
-        return np.full(len(query), -1, dtype=np.int64)
-    q_str, t_str = query.dtype.kind in "UO", table.dtype.kind in "UO"
-    if q_str != t_str:
-        raise TypeError(
-            f"cannot join {'string' if q_str else 'integer'} source ids to {'string' if t_str else 'integer'} ids; "
-            f"choose id columns of the same kind (e.g. both integer survey ids)"
-        )
-    if q_str:
-        query, table = query.astype(str), table.astype(str)
-    unique, first = np.unique(table, return_index=True)
-    pos = np.searchsorted(unique, query)
-    pos = np.clip(pos, 0, len(unique) - 1)
-    found = unique[pos] == query
-    return np.where(found, first[pos], -1).astype(np.int64)
 
+    def __init__(self, table: np.ndarray) -> None:
+        self.is_str = table.dtype.kind in "UO"
+        self.size = len(table)
+        self.unique, self.first = np.unique(table.astype(str) if self.is_str else table, return_index=True)
 
-def duplicated_count(ids: np.ndarray) -> int:
-    """How many distinct ids occur more than once."""
-    if len(ids) == 0:
-        return 0
-    _, counts = np.unique(ids.astype(str) if ids.dtype.kind == "O" else ids, return_counts=True)
-    return int((counts > 1).sum())
+    def lookup(self, query: np.ndarray) -> np.ndarray:
+        """Row of each id of ``query`` in the table, or -1."""
+        if self.size == 0 or len(query) == 0:
+            return np.full(len(query), -1, dtype=np.int64)
+        q_str = query.dtype.kind in "UO"
+        if q_str != self.is_str:
+            raise TypeError(
+                f"cannot join {'string' if q_str else 'integer'} source ids to "
+                f"{'string' if self.is_str else 'integer'} ids; "
+                f"choose id columns of the same kind (e.g. both integer survey ids)"
+            )
+        if q_str:
+            query = query.astype(str)
+        pos = np.clip(np.searchsorted(self.unique, query), 0, len(self.unique) - 1)
+        return np.where(self.unique[pos] == query, self.first[pos], -1).astype(np.int64)
 
 
 def keep_best(ids: np.ndarray, score: np.ndarray) -> np.ndarray:

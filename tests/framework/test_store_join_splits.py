@@ -5,7 +5,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from starlabel.join import keep_best, match_ids
+from starlabel.join import IdIndex, keep_best
 from starlabel.splits import assign_splits, unit_hash
 from starlabel.store import Store, StoreBatch, StoreError, StoreLayout
 
@@ -91,13 +91,15 @@ def test_bad_appends_and_opens(tmp_path: Path) -> None:
         Store.open(tmp_path / "nothing")
 
 
-def test_match_ids_int_and_str() -> None:
+def test_id_index_int_and_str() -> None:
     table = np.array([5, 3, 9, 3], dtype=np.int64) + 2**60
     query = np.array([3, 4, 9, 5], dtype=np.int64) + 2**60
-    assert match_ids(query, table).tolist() == [1, -1, 2, 0]  # first occurrence of a repeated id
-    assert match_ids(np.array(["b", "z"]), np.array(["a", "b"])).tolist() == [1, -1]
+    index = IdIndex(table)
+    assert index.lookup(query).tolist() == [1, -1, 2, 0]  # first occurrence of a repeated id
+    assert index.lookup(query[::-1]).tolist() == [0, 2, -1, 1]  # built once, looked up many times
+    assert IdIndex(np.array(["a", "b"])).lookup(np.array(["b", "z"])).tolist() == [1, -1]
     with pytest.raises(TypeError, match="cannot join integer source ids to string ids"):
-        match_ids(np.array([1]), np.array(["1"]))
+        IdIndex(np.array(["1"])).lookup(np.array([1]))
 
 
 def test_keep_best_snr() -> None:
