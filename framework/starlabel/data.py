@@ -65,8 +65,7 @@ def compute_stats(store: Store, spec: SplitSpec) -> Stats:
     sums = np.zeros((2, len(labels) + len(aux_cols)))
     counts = np.zeros(len(labels) + len(aux_cols))
     n_train = 0
-    for start in range(0, store.n_rows, store.chunk_rows):
-        stop = min(start + store.chunk_rows, store.n_rows)
+    for start, stop in store.chunk_ranges():
         rows = _rows_in_split(store, start, stop, "train", spec)
         n_train += int(rows.sum())
         values, present = _columns(store, start, stop)
@@ -135,7 +134,7 @@ class StoreDataset(IterableDataset):
         super().__init__()
         self.path = Path(path)
         store = Store.open(self.path)  # refuses incomplete stores now, not in a worker later
-        self.n_chunks = -(-store.n_rows // store.chunk_rows)
+        self.n_chunks = len(store.chunk_ranges())
         self.split, self.spec, self.stats = split, spec, stats
         self.shuffle, self.buffer_rows = shuffle, max(1, buffer_rows)
         self.rank, self.world_size = rank, world_size
@@ -180,8 +179,7 @@ class StoreDataset(IterableDataset):
         yield from buffer
 
     def _rows(self, store: Store, chunk: int) -> Iterator[dict[str, torch.Tensor]]:
-        start = chunk * store.chunk_rows
-        stop = min(start + store.chunk_rows, store.n_rows)
+        start, stop = store.chunk_ranges()[chunk]
         rows = np.flatnonzero(_rows_in_split(store, start, stop, self.split, self.spec))
         if rows.size == 0:
             return

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import copy
 import json
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -24,7 +24,7 @@ from starlabel.containers import AuxTable, LabelTable, Spectra
 from starlabel.errors import StarlabelError
 from starlabel.identify import matching_readers
 from starlabel.join import IdIndex, keep_best
-from starlabel.store import Store, StoreBatch, StoreError, StoreLayout
+from starlabel.store import Store, StoreBatch, StoreLayout
 
 if TYPE_CHECKING:
     from starlabel.descriptor import ResolvedDescriptor
@@ -491,10 +491,4 @@ def _finish(store: Store, record: dict[str, Any], resolved: ResolvedDescriptor, 
     return report
 
 
-def iter_chunks(store: Store) -> Iterator[tuple[int, int]]:
-    """``(start, stop)`` row ranges of the store's chunks."""
-    for start in range(0, store.n_rows, store.chunk_rows):
-        yield start, min(start + store.chunk_rows, store.n_rows)
-
-
-__all__ = ["IngestError", "IngestReport", "StoreError", "ingest", "iter_chunks"]
+__all__ = ["IngestError", "IngestReport", "ingest"]

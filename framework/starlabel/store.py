@@ -239,6 +239,11 @@ class Store:
         """Hash of the descriptor the store was made with."""
         return str(self.meta["descriptor_hash"])
 
+    def chunk_ranges(self) -> list[tuple[int, int]]:
+        """``(start, stop)`` row ranges of the store's chunks, in order."""
+        n, rows = self.n_rows, self.chunk_rows
+        return [(start, min(start + rows, n)) for start in range(0, n, rows)]
+
     def array(self, name: str) -> Any:
         """The zarr array ``name`` (e.g. ``"flux"``, ``"aux/gaia_photometry"``, ``"labels/teff_ok"``)."""
         return self.group[name]

@@ -17,8 +17,8 @@ def store_info(path: str | Path) -> dict[str, Any]:
     n = store.n_rows
     keep = store.array("keep")[:n] if n else np.zeros(0, bool)
     masked = 0
-    for start in range(0, n, store.chunk_rows):
-        masked += int(store.array("mask")[start : start + store.chunk_rows].sum())
+    for start, stop in store.chunk_ranges():
+        masked += int(store.array("mask")[start:stop].sum())
     grid = dict(meta["grid"])
     wave = grid.get("values")
     summary_grid = {

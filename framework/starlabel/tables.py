@@ -93,12 +93,6 @@ def resolve_column(table: Any, name: str, path: str | Path, hint: str = "") -> s
     return found
 
 
-def require_columns(table: Any, path: str | Path, *names: str, hint: str = "") -> None:
-    """Raise :class:`MissingColumnError` for the first of ``names`` missing from ``table``."""
-    for name in names:
-        resolve_column(table, name, path, hint)
-
-
 def float_column(table: Any, name: str, path: str | Path) -> tuple[np.ndarray, np.ndarray]:
     """Return ``(values, missing)`` of a numeric column (name case-insensitive) as float64; masked, null or non-finite → missing."""
     name = resolve_column(table, name, path)
