@@ -26,7 +26,7 @@ class Spectra:
     Attributes
     ----------
     source_id : numpy.ndarray
-        (N,) identifiers, int64 (Gaia, SDSS) or str (Gaia-ESO CNAME, APOGEE_ID). Never float.
+        (N,) identifiers, int64 or str (survey ids can exceed 2**53). Never float.
     wavelength : numpy.ndarray
         (P,) shared grid, or (N, P) one grid per spectrum, in ``unit`` and ``medium``.
     flux : numpy.ndarray

@@ -166,7 +166,7 @@ class NormaliseSection(_Strict):
 
 
 class RestFrameSection(_Strict):
-    """Per-star radial velocity removed during ingest (omit for rest-frame spectra such as Gaia RVS)."""
+    """Per-star radial velocity removed during ingest (omit for spectra the survey already puts in the rest frame)."""
 
     source: Literal["meta", "table"] = Field(
         description="meta: a per-spectrum value the reader exposes (a header keyword); table: a column of a table file"

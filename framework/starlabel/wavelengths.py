@@ -150,7 +150,7 @@ def _index_of_air(air_aa: np.ndarray) -> np.ndarray:
 
 
 def vacuum_to_air(wave: Any, unit: str = "nm") -> np.ndarray:
-    """Convert vacuum wavelengths to standard air (IAU standard, Morton 2000, as used by SDSS and VALD).
+    """Convert vacuum wavelengths to standard air (IAU standard, Morton 2000).
 
     ``s = 10⁴/λ_vac[Å]``, ``n = 1 + 0.0000834254 + 0.02406147/(130 − s²) + 0.00015998/(38.9 − s²)``,
     ``λ_air = λ_vac / n``. Wavelengths below 2000 Å are returned unchanged (IAU convention).
