@@ -187,7 +187,25 @@ class InputSpec:
 
 
 class Architecture(Component):
-    """Builds a torch module from an :class:`InputSpec`."""
+    """Builds a torch module from an :class:`InputSpec`.
+
+    The module returned by :meth:`build` follows one contract, which training, prediction and explain
+    rely on:
+
+    ``forward(flux, aux) -> (mean, log_var)``
+        ``flux`` is ``(B, P)`` float32 with ``P = sum(spec.arm_pixels)``: the arms' pixels concatenated in
+        order, standardised per pixel (masked pixels are 0). ``aux`` is ``(B, spec.n_aux)`` float32
+        (``(B, 0)`` when there are no auxiliary inputs). ``mean`` is ``(B, len(spec.labels))`` in
+        standardised label units; ``log_var`` is the same shape (the log of a predicted variance, in the
+        same units) when the module is heteroscedastic, else ``None``.
+    ``heteroscedastic`` : bool attribute
+        True when ``forward`` returns a ``log_var``.
+    ``mc_dropout`` : bool attribute
+        True when dropout is meant to stay active at prediction time for Monte-Carlo sampling.
+    ``trunk`` : torch.nn.Module attribute
+        The convolutional feature extractor (every spectrum branch), frozen by ``--freeze-trunk`` when
+        fine-tuning; empty (an ``nn.ModuleList()``) when the network has no spectrum branch.
+    """
 
     kind = "architecture"
 
