@@ -20,6 +20,7 @@ def make_cli() -> click.Group:
     """Return a new root command group with the core's sub-commands."""
     from starlabel.cli_demo import demo
     from starlabel.cli_ingest import ingest_command, store_group
+    from starlabel.cli_learn import predict_command, train_command
     from starlabel.cli_plugins import plugins_command
     from starlabel.cli_survey import survey
 
@@ -32,6 +33,8 @@ def make_cli() -> click.Group:
     cli.add_command(survey)
     cli.add_command(ingest_command)
     cli.add_command(store_group)
+    cli.add_command(train_command)
+    cli.add_command(predict_command)
     cli.add_command(demo)
     return cli
 

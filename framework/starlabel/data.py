@@ -18,7 +18,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, IterableDataset, get_worker_info
 
-from starlabel.splits import SPLIT_NAMES, assign_splits
+from starlabel.splits import SPLIT_NAMES, assign_splits, member_splits
 from starlabel.store import Store, StoreError
 
 
@@ -29,6 +29,8 @@ class SplitSpec:
     seed: int = 0
     train: float = 0.8
     valid: float = 0.1
+    member: int | None = None
+    """Ensemble member: its own train/valid division of the non-test stars (see ``member_splits``)."""
 
 
 @dataclass
@@ -48,14 +50,19 @@ class Stats:
         return asdict(self)
 
 
-def _rows_in_split(store: Store, start: int, stop: int, split: str | None, spec: SplitSpec) -> np.ndarray:
+def rows_in_split(store: Store, start: int, stop: int, split: str | None, spec: SplitSpec) -> np.ndarray:
+    """Boolean mask of rows ``start:stop`` that are in ``split`` (None: every kept row) and kept."""
     keep = store.array("keep")[start:stop]
     if split is None:
         return keep
     if split not in SPLIT_NAMES:
         raise ValueError(f"unknown split {split!r}; allowed: {', '.join(SPLIT_NAMES)} or None")
     ids = np.asarray(store.array("source_id")[start:stop])
-    return keep & (assign_splits(ids, spec.seed, spec.train, spec.valid) == SPLIT_NAMES[split])
+    if spec.member is None:
+        codes = assign_splits(ids, spec.seed, spec.train, spec.valid)
+    else:
+        codes = member_splits(ids, spec.seed, spec.train, spec.valid, spec.member)
+    return keep & (codes == SPLIT_NAMES[split])
 
 
 def compute_stats(store: Store, spec: SplitSpec) -> Stats:
@@ -66,7 +73,7 @@ def compute_stats(store: Store, spec: SplitSpec) -> Stats:
     counts = np.zeros(len(labels) + len(aux_cols))
     n_train = 0
     for start, stop in store.chunk_ranges():
-        rows = _rows_in_split(store, start, stop, "train", spec)
+        rows = rows_in_split(store, start, stop, "train", spec)
         n_train += int(rows.sum())
         values, present = _columns(store, start, stop)
         values, present = values[rows], present[rows]
@@ -117,6 +124,9 @@ class StoreDataset(IterableDataset):
         Shuffle-buffer size in rows: memory is bounded by this plus one chunk.
     rank, world_size : int
         For distributed training: this process takes chunks ``rank::world_size``.
+    batch_size : int, optional
+        Yield collated batches of this many rows (the last may be shorter; use a ``DataLoader`` with
+        ``batch_size=None``); by default single rows are yielded, for a ``DataLoader`` to collate.
     """
 
     def __init__(
@@ -130,6 +140,7 @@ class StoreDataset(IterableDataset):
         buffer_rows: int = 4096,
         rank: int = 0,
         world_size: int = 1,
+        batch_size: int | None = None,
     ) -> None:
         super().__init__()
         self.path = Path(path)
@@ -138,6 +149,7 @@ class StoreDataset(IterableDataset):
         self.split, self.spec, self.stats = split, spec, stats
         self.shuffle, self.buffer_rows = shuffle, max(1, buffer_rows)
         self.rank, self.world_size = rank, world_size
+        self.batch_size = batch_size
         self.epoch = 0
         if stats is not None and stats.label_names != list(store.layout.labels):
             raise StoreError(
@@ -162,27 +174,41 @@ class StoreDataset(IterableDataset):
         store = Store.open(self.path)
         info = get_worker_info()
         rng = np.random.default_rng([self.spec.seed, self.epoch, self.rank, info.id if info else 0])
-        buffer: list[dict[str, torch.Tensor]] = []
+        size = self.batch_size or 1
+        pool: dict[str, np.ndarray] | None = None
         for chunk in self._my_chunks():
-            for row in self._rows(store, chunk):
-                if not self.shuffle:
-                    yield row
-                    continue
-                if len(buffer) < self.buffer_rows:
-                    buffer.append(row)
-                    continue
-                pick = int(rng.integers(len(buffer)))
-                yield buffer[pick]
-                buffer[pick] = row
-        if self.shuffle:
-            rng.shuffle(buffer)  # type: ignore[arg-type]
-        yield from buffer
-
-    def _rows(self, store: Store, chunk: int) -> Iterator[dict[str, torch.Tensor]]:
-        start, stop = store.chunk_ranges()[chunk]
-        rows = np.flatnonzero(_rows_in_split(store, start, stop, self.split, self.spec))
-        if rows.size == 0:
+            rows = self._rows(store, chunk)
+            if rows is None:
+                continue
+            pool = rows if pool is None else {k: np.concatenate([pool[k], v]) for k, v in rows.items()}
+            if not self.shuffle:
+                while len(pool["row"]) >= size:
+                    yield self._emit({k: v[:size] for k, v in pool.items()})
+                    pool = {k: v[size:] for k, v in pool.items()}
+                continue
+            while len(pool["row"]) >= self.buffer_rows + size:
+                pick = rng.choice(len(pool["row"]), size=size, replace=False)
+                yield self._emit({k: v[pick] for k, v in pool.items()})
+                rest = np.ones(len(pool["row"]), bool)
+                rest[pick] = False
+                pool = {k: v[rest] for k, v in pool.items()}
+        if pool is None:
             return
+        order = rng.permutation(len(pool["row"])) if self.shuffle else np.arange(len(pool["row"]))
+        for begin in range(0, len(order), size):
+            yield self._emit({k: v[order[begin : begin + size]] for k, v in pool.items()})
+
+    def _emit(self, rows: dict[str, np.ndarray]) -> dict[str, torch.Tensor]:
+        """One batch (``batch_size`` set) or one row, as torch tensors that own their memory."""
+        if self.batch_size is None:
+            return {k: torch.tensor(v[0]) for k, v in rows.items()}
+        return {k: torch.from_numpy(np.ascontiguousarray(v)) for k, v in rows.items()}
+
+    def _rows(self, store: Store, chunk: int) -> dict[str, np.ndarray] | None:
+        start, stop = store.chunk_ranges()[chunk]
+        rows = np.flatnonzero(rows_in_split(store, start, stop, self.split, self.spec))
+        if rows.size == 0:
+            return None
         batch = store.read(start, stop).take(rows)
         values, present = _columns(store, start, stop)
         values, present = values[rows], present[rows]
@@ -196,22 +222,24 @@ class StoreDataset(IterableDataset):
         if self.stats is not None and k:
             errors = errors / np.array(self.stats.label_std)
         errors = np.where(present[:, :k] & np.isfinite(errors), errors, 0.0).astype(np.float32)
-        # Each row is copied out of the chunk: a view would keep the whole chunk alive for as long as any of
-        # its rows waits in the shuffle buffer, and memory would no longer be bounded by the buffer size.
-        for i in range(len(rows)):
-            yield {
-                "row": torch.tensor(start + int(rows[i])),
-                "flux": torch.tensor(batch.flux[i]),
-                "ivar": torch.tensor(batch.ivar[i]),
-                "mask": torch.tensor(batch.mask[i]),
-                "labels": torch.tensor(values[i, :k]),
-                "label_err": torch.tensor(errors[i]),
-                "label_ok": torch.tensor(present[i, :k]),
-                "aux": torch.tensor(values[i, k:]),
-                "aux_missing": torch.tensor(~present[i, k:]),
-            }
+        # Rows are copied out of the chunk (fancy indexing copies): a view would keep the whole chunk alive
+        # for as long as any of its rows waits in the shuffle buffer, and memory would no longer be bounded.
+        return {
+            "row": (start + rows).astype(np.int64),
+            "flux": batch.flux,
+            "ivar": batch.ivar,
+            "mask": batch.mask,
+            "labels": np.ascontiguousarray(values[:, :k]),
+            "label_err": errors,
+            "label_ok": np.ascontiguousarray(present[:, :k]),
+            "aux": np.ascontiguousarray(values[:, k:]),
+            "aux_missing": np.ascontiguousarray(~present[:, k:]),
+        }
 
 
 def make_loader(dataset: StoreDataset, batch_size: int = 64, workers: int = 0) -> DataLoader:
-    """A DataLoader over ``dataset`` (workers open the store themselves)."""
+    """A DataLoader over ``dataset`` (workers open the store themselves); batches come from the dataset
+    itself when it was made with a ``batch_size``."""
+    if dataset.batch_size is not None:
+        return DataLoader(dataset, batch_size=None, num_workers=workers, persistent_workers=False)
     return DataLoader(dataset, batch_size=batch_size, num_workers=workers, persistent_workers=False)

@@ -235,16 +235,49 @@ class SplitSection(_Strict):
         return self
 
 
+class AugmentSection(_Strict):
+    """Training-time augmentation of the spectra (never applied to validation or prediction)."""
+
+    snr: tuple[float, float] | None = Field(
+        None, description="add noise down to a target S/N drawn log-uniformly in [low, high], from the per-pixel ivar"
+    )
+    rv_kms: float = Field(0.0, ge=0, description="shift by a radial velocity drawn uniformly in ±rv_kms (km/s)")
+    mask_fraction: float = Field(0.0, ge=0, lt=1, description="mask a random fraction (up to this) of the pixels")
+    probability: float = Field(1.0, ge=0, le=1, description="chance that a given star is augmented")
+
+    @field_validator("snr")
+    @classmethod
+    def _snr_range(cls, value: tuple[float, float] | None) -> tuple[float, float] | None:
+        if value is not None and not (0 < value[0] <= value[1]):
+            raise ValueError(f"snr must be [low, high] with 0 < low <= high, got {list(value)}")
+        return value
+
+
 class TrainingSection(_Strict):
     """How networks are trained."""
 
     seed: int = 0
-    ensemble: int = Field(1, ge=1, description="number of ensemble members")
-    epochs: int = Field(50, ge=1)
+    ensemble: int = Field(1, ge=1, description="number of ensemble members (each with its own seed and train/valid split)")
+    epochs: int = Field(50, ge=1, description="maximum epochs per member")
     batch_size: int = Field(64, ge=1)
-    learning_rate: float = Field(1e-3, gt=0)
-    weight_decay: float = Field(1e-4, ge=0)
+    learning_rate: float = Field(1e-3, gt=0, description="peak AdamW learning rate")
+    weight_decay: float = Field(1e-4, ge=0, description="AdamW weight decay")
+    schedule: Literal["cosine", "constant"] = Field(
+        "cosine", description="learning rate per epoch: linear warm-up then cosine decay to 1%, or constant"
+    )
+    warmup_epochs: int = Field(1, ge=0)
     patience: int = Field(10, ge=1, description="epochs without validation improvement before stopping")
+    loss: Literal["auto", "mse", "gaussian_nll"] = Field(
+        "auto",
+        description="masked mean squared error, or Gaussian negative log-likelihood with the network's variance "
+        "head (auto: gaussian_nll when the architecture is heteroscedastic)",
+    )
+    label_errors: bool = Field(
+        True, description="gaussian_nll adds the reference-label errors to the predicted variance"
+    )
+    mc_samples: int = Field(16, ge=1, description="Monte-Carlo dropout passes at prediction (MC-dropout networks)")
+    buffer_rows: int = Field(8192, ge=1, description="shuffle-buffer size in rows (bounds memory)")
+    augment: AugmentSection = Field(default_factory=AugmentSection)
     split: SplitSection = Field(default_factory=SplitSection)
 
 

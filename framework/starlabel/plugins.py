@@ -39,6 +39,7 @@ BUILTIN_PLUGINS: tuple[str, ...] = (
     "starlabel_apogee.plugin",
     "starlabel_gaiaeso.plugin",
     "starlabel_fourmost.plugin",
+    "starlabel_nets.plugin",
 )
 """Modules registered as built-in plugins, in order. Each is shaped like a third-party plugin."""
 

@@ -24,7 +24,7 @@ def _splitmix64(x: np.ndarray) -> np.ndarray:
         return x ^ (x >> np.uint64(31))
 
 
-def unit_hash(source_id: np.ndarray, seed: int) -> np.ndarray:
+def unit_hash(source_id: np.ndarray, seed: int | str) -> np.ndarray:
     """A number in [0, 1) per id, uniform over ids, fixed by (id, seed)."""
     seed_word = np.uint64(int.from_bytes(hashlib.blake2b(str(seed).encode(), digest_size=8).digest(), "little"))
     if source_id.dtype.kind in "iu":
@@ -42,3 +42,15 @@ def assign_splits(source_id: np.ndarray, seed: int, train: float, valid: float) 
     """Split code per id: 0 train, 1 valid, 2 test (the rest after train and valid)."""
     u = unit_hash(source_id, seed)
     return np.where(u < train, TRAIN, np.where(u < train + valid, VALID, TEST)).astype(np.int8)
+
+
+def member_splits(source_id: np.ndarray, seed: int, train: float, valid: float, member: int) -> np.ndarray:
+    """Split code per id for ensemble member ``member``: the test split is the one :func:`assign_splits`
+    gives (shared by every member, so the held-out stars stay held out); the remaining stars are divided
+    between train and valid by a second hash seeded by ``(seed, member)``, in the ratio ``train : valid``.
+    """
+    codes = assign_splits(source_id, seed, train, valid)
+    u = unit_hash(source_id, f"{seed}/member/{member}")
+    fit = codes != TEST
+    codes[fit] = np.where(u[fit] < train / (train + valid), TRAIN, VALID)
+    return codes

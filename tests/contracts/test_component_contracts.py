@@ -6,14 +6,28 @@ import inspect
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 from pydantic import ValidationError
 
-from starlabel.components import STATUSES, Component
+from starlabel.components import STATUSES, Component, InputSpec
 from starlabel.testing import component_params
 
 ALL = component_params()
 READERS = component_params(kinds=("reader",))
+ARCHITECTURES = component_params(kinds=("architecture",))
+
+
+def random_specs(seed: int) -> list[InputSpec]:
+    """Seeded input specs: a short single arm, auxiliary inputs only, then 1, 2, 3 and 1 arms of 1–300 pixels
+    with 0–12 auxiliary inputs and 1–6 labels each."""
+    rng = np.random.default_rng(seed)
+    specs = [InputSpec((20,), 0, ("a",)), InputSpec((), 3, ("a", "b"))]
+    for n_arms in (1, 2, 3, 1):
+        arms = tuple(int(n) for n in rng.integers(1, 301, size=n_arms))
+        labels = tuple(f"label_{i}" for i in range(int(rng.integers(1, 7))))
+        specs.append(InputSpec(arms, int(rng.integers(0, 13)), labels))
+    return specs
 
 
 def defaults_or_none(cls: type[Component]) -> Component | None:
@@ -53,3 +67,42 @@ def test_reader_identify_rejects_junk_without_raising(kind: str, cls: type[Compo
     assert isinstance(inspect.getattr_static(cls, "identify"), classmethod)
     for path in junk_files:
         assert cls.identify(path) is False, f"{cls.name} claimed {path.name}"
+
+
+@pytest.mark.parametrize(("kind", "cls"), ARCHITECTURES)
+@pytest.mark.parametrize(
+    "spec", random_specs(2024), ids=lambda s: f"arms{list(s.arm_pixels)}-aux{s.n_aux}-l{len(s.labels)}"
+)
+def test_architecture_builds_and_runs(kind: str, cls: type[Component], spec: InputSpec) -> None:
+    torch = pytest.importorskip("torch")
+    architecture = defaults_or_none(cls)
+    if architecture is None:
+        pytest.skip(f"{cls.name} has required options")
+    torch.manual_seed(0)
+    model = architecture.build(spec)  # type: ignore[attr-defined]
+    torch.manual_seed(0)
+    twin = architecture.build(spec)  # type: ignore[attr-defined]
+    assert isinstance(model, torch.nn.Module)
+    assert isinstance(model.heteroscedastic, bool) and isinstance(model.mc_dropout, bool)
+    assert isinstance(model.trunk, torch.nn.Module)
+    if not spec.arm_pixels:
+        assert sum(p.numel() for p in model.trunk.parameters()) == 0, "no spectrum: the trunk must be empty"
+    for (name, a), (_, b) in zip(model.state_dict().items(), twin.state_dict().items(), strict=True):
+        assert torch.equal(a, b), f"{name} differs between two builds under the same torch.manual_seed"
+
+    generator = torch.Generator().manual_seed(1)
+    batch = 4
+    flux = torch.randn(batch, sum(spec.arm_pixels), generator=generator, dtype=torch.float32)
+    aux = torch.randn(batch, spec.n_aux, generator=generator, dtype=torch.float32)
+    for training in (True, False):
+        model.train(training)
+        mean, log_var = model(flux, aux)
+        assert mean.shape == (batch, len(spec.labels)) and mean.dtype == torch.float32
+        assert not torch.isnan(mean).any()
+        if model.heteroscedastic:
+            assert log_var is not None and log_var.shape == mean.shape and not torch.isnan(log_var).any()
+        else:
+            assert log_var is None
+        if training:
+            loss = mean.square().mean() + (log_var.mean() if log_var is not None else 0.0)
+            loss.backward()

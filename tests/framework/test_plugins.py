@@ -53,8 +53,9 @@ def test_fresh_manager_has_builtins_and_no_shared_state() -> None:
         "starlabel_apogee",
         "starlabel_gaiaeso",
         "starlabel_fourmost",
+        "starlabel_nets",
     ]
-    assert len(BUILTIN_PLUGINS) == 7
+    assert len(BUILTIN_PLUGINS) == 8
 
 
 def test_disable_plugins_blocks_builtin_and_extra() -> None:

@@ -1,0 +1,110 @@
+"""``starlabel train`` and ``starlabel predict``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+DEVICES = ("cpu", "cuda")
+
+
+def _device(value: str) -> str:
+    if value.split(":")[0] not in DEVICES:
+        raise click.BadParameter(f"{value!r}; allowed: {', '.join(DEVICES)} (or cuda:N)")
+    return value
+
+
+@click.command("train")
+@click.argument("descriptor_ref", metavar="DESCRIPTOR")
+@click.option("--store", "store_path", required=True, type=click.Path(exists=True), help="Store made by `ingest`.")
+@click.option("--out", "out", required=True, type=click.Path(), help="Bundle folder to write.")
+@click.option("--resume", is_flag=True, help="Continue an interrupted run at --out from its last checkpoint.")
+@click.option("--overwrite", is_flag=True, help="Replace a bundle or an interrupted run at --out.")
+@click.option("--device", default="cpu", show_default=True, callback=lambda c, p, v: _device(v), help="cpu or cuda.")
+@click.option("--init-from", "init_from", type=click.Path(exists=True), help="Start from this bundle's weights.")
+@click.option("--freeze-trunk", is_flag=True, help="With --init-from: keep the convolution trunk fixed.")
+@click.option("--epochs", type=click.IntRange(min=1), help="Override training.epochs.")
+@click.option("--ensemble", type=click.IntRange(min=1), help="Override training.ensemble.")
+@click.option("--quiet", is_flag=True, help="No progress bar.")
+def train_command(
+    descriptor_ref: str,
+    store_path: str,
+    out: str,
+    resume: bool,
+    overwrite: bool,
+    device: str,
+    init_from: str | None,
+    freeze_trunk: bool,
+    epochs: int | None,
+    ensemble: int | None,
+    quiet: bool,
+) -> None:
+    """Train the DESCRIPTOR's network (an ensemble) on a store and write a model bundle.
+
+    Runs under torchrun for multi-process training:
+    `torchrun --nproc_per_node 2 -m starlabel train DESCRIPTOR --store S --out B`.
+    """
+    from starlabel.cli import get_plugins
+    from starlabel.descriptor import load_descriptor
+    from starlabel.surveys import find_descriptor
+    from starlabel.train import TrainOptions, train
+
+    plugins = get_plugins()
+    resolved = load_descriptor(find_descriptor(descriptor_ref, plugins), plugins)
+    options = TrainOptions(
+        resume, overwrite, device, Path(init_from) if init_from else None, freeze_trunk, epochs, ensemble, not quiet
+    )
+    report = train(resolved, plugins, store_path, out, options)
+    if report.metrics:
+        click.echo(f"{report.bundle}: {len(report.members)} member(s) in {report.seconds:.1f} s; validation:")
+        for name, m in report.metrics.get("valid", {}).items():
+            if m["n"]:
+                click.echo(f"  {name:12s} n {m['n']:6d}  bias {m['bias']:+.4g}  scatter {m['scatter']:.4g}")
+
+
+@click.command("predict")
+@click.argument("bundle", type=click.Path(exists=True))
+@click.option("--store", "store_path", required=True, type=click.Path(exists=True), help="Store to predict.")
+@click.option("--out", "out", required=True, type=click.Path(), help="Catalogue file (.fits or .parquet).")
+@click.option("--split", type=click.Choice(["train", "valid", "test"]), help="Only this split of the bundle's split.")
+@click.option("--device", default="cpu", show_default=True, callback=lambda c, p, v: _device(v), help="cpu or cuda.")
+@click.option("--mc-samples", type=click.IntRange(min=1), help="Monte-Carlo dropout passes (default: the card's).")
+@click.option("--overwrite", is_flag=True, help="Replace an existing catalogue.")
+@click.option("--strict", is_flag=True, help="Stop at the first spectrum that cannot be predicted.")
+@click.option("--quiet", is_flag=True, help="No progress bar.")
+def predict_command(
+    bundle: str,
+    store_path: str,
+    out: str,
+    split: str | None,
+    device: str,
+    mc_samples: int | None,
+    overwrite: bool,
+    strict: bool,
+    quiet: bool,
+) -> None:
+    """Apply BUNDLE to a store, chunk by chunk, into a FITS or Parquet catalogue (re-run to resume)."""
+    from starlabel.cli import get_plugins
+    from starlabel.predict import predict
+
+    report = predict(
+        bundle,
+        store_path,
+        out,
+        get_plugins(),
+        split=split,
+        device=device,
+        mc_samples=mc_samples,
+        overwrite=overwrite,
+        strict=strict,
+        progress=not quiet,
+    )
+    resumed = f" ({report.resumed_chunks} resumed)" if report.resumed_chunks else ""
+    click.echo(
+        f"{report.out}: {report.rows} rows from {report.chunks} chunk(s){resumed} in {report.seconds:.1f} s; flagged: "
+        + ", ".join(f"{k} {v}" for k, v in report.flagged.items())
+    )
+    if report.no_data_ids:
+        shown = ", ".join(report.no_data_ids[:5]) + (" ..." if len(report.no_data_ids) > 5 else "")
+        click.echo(f"  {len(report.no_data_ids)} spectrum(s) with no usable pixel (NaN labels): {shown}", err=True)

@@ -1,0 +1,102 @@
+"""Ensemble inference: label means and the three parts of their uncertainty.
+
+For K members, each run T times with Monte-Carlo dropout where the network has it (T = 1 otherwise):
+
+* label            mean over members of each member's mean over its T passes;
+* ensemble part    variance of the member means across members (0 for one member);
+* MC-dropout part  mean over members of the variance across their T passes;
+* model part       mean over members and passes of the predicted variance (heteroscedastic networks);
+
+and the total uncertainty is the square root of their sum. All are returned in physical label units.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from starlabel.inputs import InputTransform
+
+
+@dataclass
+class Prediction:
+    """Per-star ensemble outputs in physical units: ``(N, L)`` arrays."""
+
+    mean: np.ndarray
+    var_ensemble: np.ndarray
+    var_mc: np.ndarray
+    var_model: np.ndarray
+
+    @property
+    def error(self) -> np.ndarray:
+        """Total uncertainty: sqrt of the sum of the three variances."""
+        return np.sqrt(self.var_ensemble + self.var_mc + self.var_model)
+
+
+@dataclass
+class Ensemble:
+    """Members plus what turns raw store rows into their inputs and their outputs into labels."""
+
+    members: Sequence[torch.nn.Module]
+    transform: InputTransform
+    label_mean: np.ndarray
+    label_std: np.ndarray
+    aux_mean: np.ndarray
+    aux_std: np.ndarray
+    heteroscedastic: bool
+    mc_dropout: bool
+    mc_samples: int = 16
+    device: str = "cpu"
+
+    def inputs(
+        self, flux: np.ndarray, mask: np.ndarray, aux: np.ndarray, aux_missing: np.ndarray
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Raw rows (flux on the grid, mask, aux values and missing flags) → network inputs."""
+        x = self.transform.flux(torch.from_numpy(np.asarray(flux, np.float32)), torch.from_numpy(np.asarray(mask)))
+        with np.errstate(invalid="ignore"):
+            a = ((np.asarray(aux, np.float64) - self.aux_mean) / self.aux_std).astype(np.float32)
+        missing = np.asarray(aux_missing, bool) | ~np.isfinite(a)
+        a = self.transform.aux(torch.from_numpy(np.where(missing, 0.0, a).astype(np.float32)), torch.from_numpy(missing))
+        return x.to(self.device), a.to(self.device)
+
+    @torch.no_grad()
+    def predict(self, x: torch.Tensor, a: torch.Tensor, seed: int = 0) -> Prediction:
+        """Run every member on network inputs ``x``, ``a``; MC-dropout passes are seeded by ``seed``."""
+        passes = self.mc_samples if self.mc_dropout else 1
+        generator_state = torch.random.get_rng_state()
+        torch.manual_seed(seed)
+        means, mc_vars, model_vars = [], [], []
+        try:
+            for module in self.members:
+                _dropout_mode(module, self.mc_dropout)
+                outs = [module(x, a) for _ in range(passes)]
+                mu = torch.stack([o[0] for o in outs]).double()
+                means.append(mu.mean(0))
+                mc_vars.append(mu.var(0, unbiased=False) if passes > 1 else torch.zeros_like(mu[0]))
+                if self.heteroscedastic:
+                    model_vars.append(torch.stack([torch.exp(o[1].double()) for o in outs]).mean(0))
+                module.eval()
+        finally:
+            torch.random.set_rng_state(generator_state)
+        stacked = torch.stack(means)
+        std = torch.as_tensor(self.label_std, dtype=torch.float64, device=stacked.device)
+        mean = stacked.mean(0) * std + torch.as_tensor(self.label_mean, dtype=torch.float64, device=stacked.device)
+        var_ens = stacked.var(0, unbiased=True) if len(means) > 1 else torch.zeros_like(stacked[0])
+        var_mc = torch.stack(mc_vars).mean(0)
+        var_model = torch.stack(model_vars).mean(0) if model_vars else torch.zeros_like(var_mc)
+        s2 = std**2
+        return Prediction(
+            mean.cpu().numpy(), (var_ens * s2).cpu().numpy(), (var_mc * s2).cpu().numpy(), (var_model * s2).cpu().numpy()
+        )
+
+
+def _dropout_mode(module: torch.nn.Module, active: bool) -> None:
+    """Eval mode everywhere, except dropout layers when Monte-Carlo dropout is on."""
+    module.eval()
+    if active:
+        for layer in module.modules():
+            if isinstance(layer, torch.nn.modules.dropout._DropoutNd):
+                layer.train()
