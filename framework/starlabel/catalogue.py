@@ -786,9 +786,10 @@ def _card(key: str, value: Any, comment: str) -> Any:
     card = fits.Card(key, value)
     if not comment:
         return card
-    if len(card.image) > 80:  # a long string over CONTINUE cards: astropy places the comment on the last one
-        return fits.Card(key, value, comment)
-    room = 80 - len(card.image.rstrip()) - 3
+    if len(card.image) > 80:  # a long string over CONTINUE cards: no room is guaranteed for a comment
+        return card
+    # the value field runs to column 30 at least (fixed format), then " / " and the comment
+    room = 80 - max(len(card.image.rstrip()), 30) - 3
     return fits.Card(key, value, comment[:room]) if room > 0 else card
 
 

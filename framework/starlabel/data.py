@@ -65,6 +65,12 @@ def rows_in_split(store: Store, start: int, stop: int, split: str | None, spec: 
     return keep & (codes == SPLIT_NAMES[split])
 
 
+def labelled_rows(store: Store, start: int, stop: int) -> np.ndarray:
+    """Boolean mask of rows ``start:stop`` with at least one usable label."""
+    ok = [store.array(f"labels/{name}_ok")[start:stop] for name in store.layout.labels]
+    return np.any(ok, axis=0) if ok else np.zeros(stop - start, bool)
+
+
 def compute_stats(store: Store, spec: SplitSpec) -> Stats:
     """Mean and std of each label (over ok values) and aux column (over present values), training split only."""
     labels = list(store.layout.labels)
@@ -127,6 +133,8 @@ class StoreDataset(IterableDataset):
     batch_size : int, optional
         Yield collated batches of this many rows (the last may be shorter; use a ``DataLoader`` with
         ``batch_size=None``); by default single rows are yielded, for a ``DataLoader`` to collate.
+    labelled_only : bool
+        Skip rows with no usable label (they teach a network nothing).
     """
 
     def __init__(
@@ -141,6 +149,7 @@ class StoreDataset(IterableDataset):
         rank: int = 0,
         world_size: int = 1,
         batch_size: int | None = None,
+        labelled_only: bool = False,
     ) -> None:
         super().__init__()
         self.path = Path(path)
@@ -150,6 +159,7 @@ class StoreDataset(IterableDataset):
         self.shuffle, self.buffer_rows = shuffle, max(1, buffer_rows)
         self.rank, self.world_size = rank, world_size
         self.batch_size = batch_size
+        self.labelled_only = labelled_only
         self.epoch = 0
         if stats is not None and stats.label_names != list(store.layout.labels):
             raise StoreError(
@@ -206,13 +216,16 @@ class StoreDataset(IterableDataset):
 
     def _rows(self, store: Store, chunk: int) -> dict[str, np.ndarray] | None:
         start, stop = store.chunk_ranges()[chunk]
-        rows = np.flatnonzero(rows_in_split(store, start, stop, self.split, self.spec))
+        wanted = rows_in_split(store, start, stop, self.split, self.spec)
+        values, present = _columns(store, start, stop)
+        k = len(store.layout.labels)
+        if self.labelled_only:
+            wanted = wanted & present[:, :k].any(axis=1)
+        rows = np.flatnonzero(wanted)
         if rows.size == 0:
             return None
         batch = store.read(start, stop).take(rows)
-        values, present = _columns(store, start, stop)
         values, present = values[rows], present[rows]
-        k = len(store.layout.labels)
         if self.stats is not None:
             mean = np.array(self.stats.label_mean + self.stats.aux_mean)
             std = np.array(self.stats.label_std + self.stats.aux_std)

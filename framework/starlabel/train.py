@@ -34,7 +34,7 @@ from starlabel.augment import AugmentSpec, augment
 from starlabel.bundle import BUNDLE_FORMAT, BUNDLE_VERSION, CARD_FILE, input_fingerprint, load_bundle, read_card
 from starlabel.checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint
 from starlabel.components import InputSpec
-from starlabel.data import SplitSpec, Stats, StoreDataset, compute_stats, rows_in_split
+from starlabel.data import SplitSpec, Stats, StoreDataset, compute_stats, labelled_rows, rows_in_split
 from starlabel.descriptor import ResolvedDescriptor
 from starlabel.ensemble import Ensemble
 from starlabel.errors import StarlabelError
@@ -360,11 +360,15 @@ def _member_dataset(run: _Run, member: int, split: str, shuffle: bool, batch: in
         rank=run.dist.rank,
         world_size=run.dist.world,
         batch_size=batch,
+        labelled_only=True,
     )
 
 
 def _count_rows(store: Store, split: str, spec: SplitSpec) -> int:
-    return int(sum(rows_in_split(store, a, b, split, spec).sum() for a, b in store.chunk_ranges()))
+    """Labelled rows of ``split`` (what a training epoch sees)."""
+    return int(
+        sum((rows_in_split(store, a, b, split, spec) & labelled_rows(store, a, b)).sum() for a, b in store.chunk_ranges())
+    )
 
 
 def _step_inputs(run: _Run, batch: dict[str, torch.Tensor], generator: torch.Generator | None) -> tuple[torch.Tensor, ...]:

@@ -20,7 +20,7 @@ REPO = Path(__file__).resolve().parents[3]
 def run_demo(out: Path, *args: str) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("STARLABEL_")}
     return subprocess.run(
-        [sys.executable, "-m", "starlabel", "demo", "gaia_xp_apogee_dr17", "--out", str(out), *args],
+        [sys.executable, "-m", "starlabel", "demo", "gaia_xp_apogee_dr17", "--out", str(out), "--fast", "--quiet", *args],
         capture_output=True,
         text=True,
         cwd=REPO,
@@ -37,11 +37,16 @@ def test_demo_on_generated_library(xp_library: Path, xp_maker: ModuleType, tmp_p
     valid = np.ones(len(truth["snr"]), bool)
     valid[list(xp_maker.NULL_ROWS)] = False
     passing = valid & (truth["snr"] >= 50) & (truth["teff"] <= 7000)
-    assert f"[3/3] ingested {n} spectra into {tmp_path / 'out' / 'store.zarr'}: {n} kept" in result.stdout
-    assert f"aux/gaia_photometry matched {n}, labels matched {passing.sum()}" in result.stdout
-    assert "2 problem(s)" in result.stdout and "demo stops here" in result.stdout
+    assert f"[3/6] ingested {n} spectra into {tmp_path / 'out' / 'store.zarr'}: {n} kept" in result.stdout
+    assert f"aux/gaia_photometry matched {n}, aux/twomass matched {n}, labels matched {passing.sum()}" in result.stdout
+    assert "2 problem(s)" in result.stdout
+    assert "[4/6] trained 1 member(s) of hybrid_cnn" in result.stdout
+    assert re.search(r"\[5/6\] predicted the \d+ held-out test stars", result.stdout)
+    assert re.search(r"\[6/6\] held-out test stars.*\n +teff +n +\d+ +bias", result.stdout)
+    assert (tmp_path / "out" / "bundle" / "card.json").is_file()
     again = run_demo(tmp_path / "out", "--data", str(xp_library))
-    assert "already complete" in again.stdout
+    assert "already complete" in again.stdout and "already trained" in again.stdout
+    assert "already written" in again.stdout
 
 
 @pytest.mark.realdata
