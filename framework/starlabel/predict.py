@@ -123,7 +123,8 @@ def predict_chunk(
     fed_mask = batch.mask[:, pixels] | ~np.isfinite(batch.flux[:, pixels])
     masked_fraction = fed_mask.mean(axis=1) if pixels.size else np.zeros(n)
     no_data = (1.0 - masked_fraction) <= MIN_GOOD_FRACTION if pixels.size else np.zeros(n, bool)
-    out: dict[str, np.ndarray] = {"source_id": batch.source_id}
+    ids = batch.source_id if batch.source_id.dtype.kind in "iu" else np.array(batch.source_id.tolist(), dtype=str)
+    out: dict[str, np.ndarray] = {"source_id": ids}
     if n:
         x, a = ensemble.inputs(batch.flux, batch.mask, aux, missing)
         pred = ensemble.predict(x, a, seed=start)
@@ -258,9 +259,9 @@ def _parts_summary(writer: CatalogueWriter) -> Any:
 def _max_len(ids: Any) -> int:
     longest = 0
     for start in range(0, ids.shape[0], 1 << 16):
-        values = np.asarray(ids[start : start + (1 << 16)]).astype(str)
-        if values.size:
-            longest = max(longest, int(np.char.str_len(values).max()))
+        values = np.asarray(ids[start : start + (1 << 16)]).tolist()  # zarr gives numpy StringDType for text ids
+        if values:
+            longest = max(longest, max(len(str(v)) for v in values))
     return longest
 
 

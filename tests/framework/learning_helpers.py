@@ -35,11 +35,12 @@ def descriptor_dict(**training: Any) -> dict[str, Any]:
         "split": {"train": 0.7, "valid": 0.15, "test": 0.15},
     }
     network = training.pop("network", {"architecture": "hybrid_cnn", "options": {"conv_filters": [8, 16], "dropout": 0.0}})
+    arms = training.pop("arms", [])
     train.update(training)
     return {
         "schema_version": 1,
         "name": "toy_learning",
-        "instrument": {"reader": "gaia_xp_sampled", "resolution": 1000},
+        "instrument": {"reader": "gaia_xp_sampled", "resolution": 1000, "arms": arms},
         "grid": {"start": 500.0, "stop": 520.0, "step": 0.25, "unit": "nm", "medium": "vacuum"},
         "auxiliary": [
             {"provider": "table_columns", "name": "phot", "options": {"id_column": "source_id", "columns": {"c1": "c1"}}}
@@ -87,6 +88,7 @@ def make_learning_store(
     missing: float = 0.1,
     descriptor: Path | None = None,
     name: str = "store.zarr",
+    string_ids: bool = False,
 ) -> Path:
     """Write the store (and the descriptor, unless given) into ``folder``; return the store path."""
     descriptor = descriptor or write_descriptor(folder)
@@ -106,7 +108,9 @@ def make_learning_store(
     aux[aux_missing] = np.nan
     teff_ok, m_h_ok = rng.random(n) > missing, rng.random(n) > missing
     ids = (rng.choice(10**9, n, replace=False) + 10**12).astype(np.int64)
-    layout = StoreLayout(len(grid), "int", {"phot": ["c1"]}, {"teff": "K", "m_h": "dex"}, chunk_rows)
+    if string_ids:
+        ids = np.array([f"star-{i}" for i in ids])
+    layout = StoreLayout(len(grid), "str" if string_ids else "int", {"phot": ["c1"]}, {"teff": "K", "m_h": "dex"}, chunk_rows)
     store = Store.create(
         folder / name,
         layout,

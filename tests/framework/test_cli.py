@@ -96,7 +96,7 @@ def test_survey_show_resolves_by_name_with_defaults(tmp_path: Path) -> None:
         "unit": "nm",
         "medium": "vacuum",
     }
-    assert descriptor["training"]["batch_size"] == 64  # a default filled in
+    assert descriptor["training"]["batch_size"] == 128 and descriptor["training"]["mc_samples"] == 16  # a default filled in
     assert descriptor["labels"]["cuts"]["max_error"] == {}
     yaml_out = starlabel("survey", "show", "surveys/gaia_xp_apogee_dr17.yaml")
     assert f"# hash {shown['hash']}" in yaml_out.stdout
