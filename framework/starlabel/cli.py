@@ -19,8 +19,12 @@ from starlabel.plugins import Plugins, load_plugins
 def make_cli() -> click.Group:
     """Return a new root command group with the core's sub-commands."""
     from starlabel.cli_demo import demo
+    from starlabel.cli_design import design_command
+    from starlabel.cli_evaluate import evaluate_command
+    from starlabel.cli_explain import explain_command
     from starlabel.cli_ingest import ingest_command, store_group
     from starlabel.cli_learn import predict_command, train_command
+    from starlabel.cli_plot import plot_group
     from starlabel.cli_plugins import plugins_command
     from starlabel.cli_survey import survey
 
@@ -35,6 +39,10 @@ def make_cli() -> click.Group:
     cli.add_command(store_group)
     cli.add_command(train_command)
     cli.add_command(predict_command)
+    cli.add_command(evaluate_command)
+    cli.add_command(explain_command)
+    cli.add_command(plot_group)
+    cli.add_command(design_command)
     cli.add_command(demo)
     return cli
 

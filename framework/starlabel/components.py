@@ -21,6 +21,8 @@ from starlabel.containers import AuxTable, LabelTable, Spectra
 if TYPE_CHECKING:
     import torch
 
+    from starlabel.lines import SpectralLine
+
 Status = Literal["stable", "experimental", "stub"]
 STATUSES: tuple[str, ...] = ("stable", "experimental", "stub")
 
@@ -77,10 +79,46 @@ class InstrumentReader(Component):
     ----------
     priority : int
         When several readers identify one file, the highest priority wins; a tie is an error.
+    line_list : str or None
+        File name of a CSV of known spectral lines shipped inside the reader's own package (beside the
+        module defining the class), in the format of :mod:`starlabel.lines`; None when there is none.
+        Read with :meth:`spectral_lines`; ``starlabel explain`` marks these lines on its plots.
     """
 
     kind = "instrument reader"
     priority: ClassVar[int] = 0
+    line_list: ClassVar[str | None] = None
+
+    @classmethod
+    def spectral_lines(cls) -> list[SpectralLine]:
+        """The known spectral lines of :attr:`line_list` (empty when there is none).
+
+        The resource is looked up with :mod:`importlib.resources` in the package of the module of the
+        class that sets :attr:`line_list` (``__module__`` without its last part): a subclass that
+        inherits the attribute reads its parent's file.
+
+        Raises
+        ------
+        starlabel.lines.LineListError
+            When the resource is missing or malformed (naming it, the line and what is allowed).
+        """
+        from importlib.resources import files
+
+        from starlabel.lines import LineListError, read_line_list
+
+        if cls.line_list is None:
+            return []
+        owner = next(c for c in cls.__mro__ if "line_list" in vars(c))
+        package = owner.__module__.rpartition(".")[0] or owner.__module__
+        source = f"{package}/{cls.line_list}"
+        try:
+            text = files(package).joinpath(cls.line_list).read_text(encoding="utf-8")
+        except (OSError, ImportError, TypeError, UnicodeDecodeError) as error:
+            raise LineListError(
+                f"{source}: line list of reader {cls.name!r} cannot be read ({type(error).__name__}: {error}); "
+                "ship the CSV inside the package (package data) or set line_list = None"
+            ) from None
+        return read_line_list(text, source)
 
     @classmethod
     def identify(cls, path: Path) -> bool:

@@ -54,6 +54,7 @@ class ApogeeApStar(InstrumentReader):
 
     name = "apogee_apstar"
     Options = ApStarOptions
+    line_list = "lines_apogee.csv"
     citation = APOGEE_CITATION
     data_model_url = "https://data.sdss.org/datamodel/files/APOGEE_REDUX/APRED_VERS/stars/TELESCOPE/FIELD/apStar.html"
     status = "experimental"

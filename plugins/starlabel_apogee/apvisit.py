@@ -60,6 +60,7 @@ class ApogeeApVisit(InstrumentReader):
 
     name = "apogee_apvisit"
     Options = ApVisitOptions
+    line_list = "lines_apogee.csv"
     citation = APOGEE_CITATION
     data_model_url = (
         "https://data.sdss.org/datamodel/files/APOGEE_REDUX/APRED_VERS/visit/TELESCOPE/PLATE_ID/MJD5/apVisit.html"

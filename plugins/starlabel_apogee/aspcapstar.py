@@ -48,6 +48,7 @@ class ApogeeAspcapStar(InstrumentReader):
 
     name = "apogee_aspcapstar"
     Options = AspcapStarOptions
+    line_list = "lines_apogee.csv"
     citation = ASPCAP_CITATION
     data_model_url = (
         "https://data.sdss.org/datamodel/files/APOGEE_ASPCAP/APRED_VERS/ASPCAP_VERS/TELESCOPE/FIELD/aspcapStar.html"

@@ -82,6 +82,7 @@ class FourmostLrL1(EsoSdp1d):
 
     name = "fourmost_lr_l1"
     Options = FourmostL1Options
+    line_list = "lines_lrs.csv"
     citation = FOURMOST_CITATION
     data_model_url = FOURMOST_URL
     status = "stub"

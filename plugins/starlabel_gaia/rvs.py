@@ -50,6 +50,7 @@ class GaiaRvsDr3(InstrumentReader):
 
     name = "gaia_rvs_dr3"
     Options = GaiaRvsDr3Options
+    line_list = "lines_rvs.csv"
     citation = (
         "Gaia Collaboration, Vallenari et al. 2023, A&A 674, A1 (Gaia DR3); RVS mean spectra: Seabroke et al. "
         "2022, Gaia DR3 documentation chapter 6 (Sartoretti et al. 2022); Katz et al. 2023, A&A 674, A5 (RVS "

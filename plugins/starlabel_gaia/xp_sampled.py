@@ -72,6 +72,7 @@ class GaiaXpSampled(InstrumentReader):
 
     name = "gaia_xp_sampled"
     Options = GaiaXpSampledOptions
+    line_list = "lines_xp.csv"
     citation = (
         "Gaia Collaboration, Vallenari et al. 2023, A&A 674, A1 (Gaia DR3); De Angeli et al. 2023, A&A 674, "
         "A2 (BP/RP spectra); Montegriffo et al. 2023, A&A 674, A3 (sampled spectra); library: D. Nidever, "

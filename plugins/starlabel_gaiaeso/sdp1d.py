@@ -77,6 +77,7 @@ class EsoSdp1d(InstrumentReader):
 
     name = "eso_sdp_1d"
     Options = Sdp1dOptions
+    line_list = "lines_giraffe.csv"
     citation = SPECTRA_CITATION
     data_model_url = SDP_URL
     status = "experimental"

@@ -4,13 +4,17 @@ from __future__ import annotations
 
 import inspect
 import json
+import math
 from pathlib import Path
 
 import numpy as np
 import pytest
+import yaml
 from pydantic import ValidationError
 
 from starlabel.components import STATUSES, Component, InputSpec
+from starlabel.lines import SpectralLine
+from starlabel.plugins import load_plugins
 from starlabel.testing import component_params
 
 ALL = component_params()
@@ -106,3 +110,34 @@ def test_architecture_builds_and_runs(kind: str, cls: type[Component], spec: Inp
         if training:
             loss = mean.square().mean() + (log_var.mean() if log_var is not None else 0.0)
             loss.backward()
+
+
+def shipped_grids(reader: str) -> list[tuple[str, dict]]:
+    """``(descriptor file, grid section)`` of each plugin-shipped descriptor using ``reader`` with a linear or log grid."""
+    found = []
+    for path, _ in load_plugins().survey_descriptors():
+        document = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+        grid = document.get("grid", {})
+        if document.get("instrument", {}).get("reader") == reader and grid.get("spacing", "linear") != "explicit":
+            found.append((Path(path).name, grid))
+    return found
+
+
+@pytest.mark.parametrize(("kind", "cls"), READERS)
+def test_reader_line_list_parses_and_falls_on_its_grids(kind: str, cls: type[Component]) -> None:
+    import astropy.units as u
+
+    lines = cls.spectral_lines()  # type: ignore[attr-defined]
+    assert isinstance(lines, list) and all(isinstance(line, SpectralLine) for line in lines)
+    if cls.line_list is not None:  # type: ignore[attr-defined]
+        assert lines, f"{cls.name}: line list {cls.line_list} is empty"  # type: ignore[attr-defined]
+    for line in lines:
+        assert math.isfinite(line.wavelength) and line.wavelength > 0, line
+        assert u.Unit(line.unit).physical_type == "length", line
+        assert line.medium in ("air", "vacuum"), line
+        assert line.species.strip(), line
+    for name, grid in shipped_grids(cls.name) if lines else []:
+        inside = [
+            line for line in lines if grid["start"] <= line.in_frame(grid["unit"], grid["medium"]) <= grid["stop"]
+        ]
+        assert inside, f"{cls.name}: no line of {cls.line_list} falls on the grid of {name} (unit or medium wrong?)"  # type: ignore[attr-defined]
