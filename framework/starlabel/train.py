@@ -541,23 +541,28 @@ def _label_arrays(store: Store, split: str, spec: SplitSpec, labels: list[str]) 
 
 
 def _input_sample(run: _Run, spec: SplitSpec, limit: int) -> np.ndarray:
-    """Network inputs (flux and aux side by side) of up to ``limit`` training stars, for the coverage model."""
-    parts, taken = [], 0
-    stats = run.stats
+    """Network inputs (flux and aux side by side) of about ``limit`` training stars spread over the whole
+    store (a seeded random subset of every chunk: stores are often ordered by field, magnitude or type),
+    for the input-coverage model."""
+    total = _count_split(run.store, "train", spec)
+    fraction = min(1.0, limit / max(total, 1))
+    rng = np.random.default_rng(derived_seed(run.training.seed, 7))
+    ens = _ensemble(run, [], run.stats)
+    parts = []
     for a, b in run.store.chunk_ranges():
         rows = np.flatnonzero(rows_in_split(run.store, a, b, "train", spec))
+        rows = rows[rng.random(rows.size) < fraction]
         if rows.size == 0:
             continue
-        rows = rows[: limit - taken]
         batch = run.store.read(a, b).take(rows)
-        ens = _ensemble(run, [], stats)
         aux, missing = _raw_aux(batch, run.store)
         x, av = ens.inputs(batch.flux, batch.mask, aux, missing)
         parts.append(torch.cat([x, av], dim=1).cpu().numpy())
-        taken += rows.size
-        if taken >= limit:
-            break
     return np.concatenate(parts) if parts else np.zeros((0, 0))
+
+
+def _count_split(store: Store, split: str, spec: SplitSpec) -> int:
+    return int(sum(rows_in_split(store, a, b, split, spec).sum() for a, b in store.chunk_ranges()))
 
 
 def _raw_aux(batch: Any, store: Store) -> tuple[np.ndarray, np.ndarray]:

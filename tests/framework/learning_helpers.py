@@ -89,6 +89,7 @@ def make_learning_store(
     descriptor: Path | None = None,
     name: str = "store.zarr",
     string_ids: bool = False,
+    sort_by_teff: bool = False,
 ) -> Path:
     """Write the store (and the descriptor, unless given) into ``folder``; return the store path."""
     descriptor = descriptor or write_descriptor(folder)
@@ -97,6 +98,8 @@ def make_learning_store(
     grid = WavelengthGrid.from_section(resolved.model.grid)
     rng = np.random.default_rng(seed)
     teff = rng.uniform(4200.0, 5800.0, n)
+    if sort_by_teff:  # stores are often ordered (by field, magnitude, type): nothing may assume random order
+        teff = np.sort(teff)
     m_h = rng.uniform(-0.5, 0.5, n)
     flux = true_flux(grid.wavelength, teff, m_h)
     sigma = 1.0 / snr

@@ -331,3 +331,22 @@ def test_multi_arm_instrument_gets_one_branch_per_arm_and_string_ids_survive(plu
     cols, _ = read_catalogue(tmp_path / "p.fits")
     ids = np.asarray(Store.open(store).array("source_id")[:])
     assert cols["source_id"].tolist() == ids.tolist() and cols["source_id"][0].startswith("star-")
+
+
+def test_input_coverage_is_fitted_on_the_whole_store_even_when_it_is_ordered(plugins, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    descriptor = write_descriptor(tmp_path, epochs=1)
+    store = make_learning_store(tmp_path, 3000, descriptor=descriptor, sort_by_teff=True)
+    resolved = load_descriptor(descriptor, plugins)
+    from starlabel import train as train_module
+
+    original = train_module._input_sample
+    train_module._input_sample = lambda run, spec, limit: original(run, spec, 500)  # a sample of 1 in 4 stars
+    try:
+        train(resolved, plugins, store, tmp_path / "b", QUIET)
+    finally:
+        train_module._input_sample = original
+    predict(tmp_path / "b", store, tmp_path / "p.parquet", plugins, split="train", progress=False)
+    cols, _ = read_catalogue(tmp_path / "p.parquet")
+    hot = cols["teff"] > 5400
+    assert (cols["flag"] & FLAGS["ood"][0] != 0).mean() < 0.01
+    assert (cols["flag"][hot] & FLAGS["ood"][0] != 0).mean() < 0.02
