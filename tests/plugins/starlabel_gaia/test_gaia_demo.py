@@ -37,12 +37,18 @@ def test_demo_on_generated_library(xp_library: Path, xp_maker: ModuleType, tmp_p
     valid = np.ones(len(truth["snr"]), bool)
     valid[list(xp_maker.NULL_ROWS)] = False
     passing = valid & (truth["snr"] >= 50) & (truth["teff"] <= 7000)
-    assert f"[3/6] ingested {n} spectra into {tmp_path / 'out' / 'store.zarr'}: {n} kept" in result.stdout
+    assert f"[3/10] ingested {n} spectra into {tmp_path / 'out' / 'store.zarr'}: {n} kept" in result.stdout
     assert f"aux/gaia_photometry matched {n}, aux/twomass matched {n}, labels matched {passing.sum()}" in result.stdout
     assert "2 problem(s)" in result.stdout
-    assert "[4/6] trained 1 member(s) of hybrid_cnn" in result.stdout
-    assert re.search(r"\[5/6\] predicted the \d+ held-out test stars", result.stdout)
-    assert re.search(r"\[6/6\] held-out test stars.*\n +teff +n +\d+ +bias", result.stdout)
+    assert "[4/10] trained 1 member(s) of hybrid_cnn" in result.stdout
+    assert re.search(r"\[5/10\] predicted \d+ stars \(the test split\)", result.stdout)
+    assert re.search(r"\[6/10\] held-out test stars.*\n +teff +n +\d+", result.stdout)
+    assert f"[10/10] report: {tmp_path / 'out' / 'report' / 'index.html'}" in result.stdout
+    page = (tmp_path / "out" / "report" / "index.html").read_text()
+    for section in ("Held-out test stars", "What the network looks at", "Where the training set falls short"):
+        assert f"<h2>{section}</h2>" in page
+    for image in re.findall(r'<img src="([^"]+)"', page):
+        assert (tmp_path / "out" / "report" / image).is_file(), image
     assert (tmp_path / "out" / "bundle" / "card.json").is_file()
     again = run_demo(tmp_path / "out", "--data", str(xp_library))
     assert "already complete" in again.stdout and "already trained" in again.stdout
@@ -57,6 +63,7 @@ def test_demo_on_real_library_subset(tmp_path: Path) -> None:
     # one Gaia id occurs twice in the every-20th subset; 1494 rows pass snr >= 50 and teff <= 7000
     assert re.search(r"ingested 2012 spectra into .*: 2011 kept after duplicates \(1 ids repeated\)", result.stdout)
     assert "labels matched 1493 (all labels ok: 1472)" in result.stdout
+    assert "[10/10] report:" in result.stdout
 
 
 def test_demo_without_data_says_what_to_do(tmp_path: Path) -> None:
