@@ -45,6 +45,9 @@ from starlabel.progress import Progress
 from starlabel.store import Store
 
 WORK = "_work"
+COVERAGE_BINS = 12
+"""Bins per label of the training-label histograms behind the ``sparse`` flag: with 20, one in ten held-out
+stars of the Gaia XP × APOGEE library fell in a cell with fewer than 3 training stars; with 12, one in twenty."""
 
 
 class TrainingError(StarlabelError):
@@ -612,7 +615,7 @@ def _write_bundle(run: _Run, members_info: list[dict[str, Any]], loss: str, prob
     base = SplitSpec(t.seed, t.split.train, t.split.valid)
     members = _final_members(run)
     labels_train, ok_train = _label_arrays(run.store, "train", base, run.labels)
-    coverage = LabelCoverage.fit(labels_train, ok_train, run.labels)
+    coverage = LabelCoverage.fit(labels_train, ok_train, run.labels, bins=COVERAGE_BINS)
     n_inputs = int(run.transform.pixels.size + 2 * len(run.transform.aux_columns))
     sample = _input_sample(run, base, min(20000, max(2000, int(5e7 // max(n_inputs, 1)))))
     ood = InputCoverage.fit(sample) if sample.shape[0] >= 2 else None
