@@ -13,6 +13,7 @@ Catalogue columns: ``source_id`` first; per label its value, total uncertainty `
 
 from __future__ import annotations
 
+import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -217,6 +218,9 @@ def predict(
         "mc_samples": ensemble.mc_samples if ensemble.mc_dropout else None,
     }
     header = _header(bundle, store, split)
+    finished = _already_written(Path(out), fingerprint, overwrite)
+    if finished is not None:
+        return PredictReport(Path(out), finished, len(chunks), len(chunks), seconds=time.perf_counter() - started)
     flagged = {name: 0 for name in FLAGS}
     no_data_ids: list[str] = []
     rows = 0
@@ -244,6 +248,43 @@ def predict(
             no_data_ids += [str(i) for i in chunk_table["no_data_ids"]]
         writer.finish()
     return PredictReport(Path(out), rows, len(chunks), len(done), flagged, no_data_ids, time.perf_counter() - started)
+
+
+def _already_written(out: Path, fingerprint: dict[str, Any], overwrite: bool) -> int | None:
+    """Rows of ``out`` when it is the finished catalogue of this very run (same fingerprint), else None.
+
+    A run killed after renaming its catalogue into place but before removing its parts and lock is
+    finished: the leftovers are removed (unless a live process holds the lock).
+    """
+    import json
+    import shutil
+    import socket
+
+    from starlabel.catalogue import CatalogueError, read_catalogue
+
+    if overwrite or not out.is_file():
+        return None
+    try:
+        columns, meta = read_catalogue(out)
+    except CatalogueError:
+        return None
+    if meta.get("fingerprint") != json.loads(json.dumps(fingerprint)):
+        return None
+    lock = Path(str(out) + ".lock")
+    if lock.exists():
+        try:
+            holder = json.loads(lock.read_text())
+            pid = int(holder["pid"])
+            os.kill(pid, 0)
+            if holder.get("host") == socket.gethostname():
+                return None  # a live writer: let the writer report it
+        except ProcessLookupError:
+            pass
+        except (OSError, ValueError, KeyError, TypeError):
+            return None
+        lock.unlink(missing_ok=True)
+    shutil.rmtree(Path(str(out) + ".parts"), ignore_errors=True)
+    return len(next(iter(columns.values()))) if columns else 0
 
 
 def _parts_summary(writer: CatalogueWriter) -> Any:

@@ -22,6 +22,8 @@ import os
 import platform
 import shutil
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -32,7 +34,7 @@ import torch
 from starlabel._version import __version__
 from starlabel.augment import AugmentSpec, augment
 from starlabel.bundle import BUNDLE_FORMAT, BUNDLE_VERSION, CARD_FILE, input_fingerprint, load_bundle, read_card
-from starlabel.checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint
+from starlabel.checkpoint import CheckpointError, latest_checkpoint, load_checkpoint, save_checkpoint
 from starlabel.components import InputSpec
 from starlabel.data import SplitSpec, Stats, StoreDataset, compute_stats, labelled_rows, rows_in_split
 from starlabel.descriptor import ResolvedDescriptor
@@ -42,6 +44,7 @@ from starlabel.inputs import InputTransform, fit_input_transform, input_spec
 from starlabel.losses import masked_loss
 from starlabel.plugins import Plugins
 from starlabel.progress import Progress
+from starlabel.storage import storage_errors
 from starlabel.store import Store
 
 WORK = "_work"
@@ -50,10 +53,30 @@ COVERAGE_BINS = 12
 stars of the Gaia XP × APOGEE library fell in a cell with fewer than 3 training stars; with 12, one in twenty."""
 
 
+RESUME = "re-run the same `starlabel train` command with --resume to continue from the last checkpoint"
+
+
 class TrainingError(StarlabelError):
     """Training cannot start or continue as asked."""
 
     exit_code = 2
+
+
+@contextmanager
+def _work_file(path: Path, out: Path) -> Iterator[None]:
+    """Reading a file of an interrupted run: damage becomes a :class:`TrainingError` that says what to do."""
+    from safetensors import SafetensorError
+
+    with storage_errors(path, "read the interrupted training run", TrainingError, write=False):
+        try:
+            yield
+        except (SafetensorError, ValueError, KeyError, TypeError, IndexError, AttributeError, RuntimeError) as error:
+            lines = [line.strip() for line in str(error).splitlines() if line.strip()]
+            detail = " ".join(lines[:3])[:300] or type(error).__name__
+            raise TrainingError(
+                f"{path}: a damaged file of the interrupted training run at {out} ({type(error).__name__}: {detail}); "
+                "the run cannot be resumed: use --overwrite to start it again"
+            ) from None
 
 
 @dataclass
@@ -238,7 +261,10 @@ def train(
     dist = _start_distributed(options.device)
     work = out / WORK
     fingerprint = _fingerprint(resolved, store, options, dist)
-    _prepare_out(out, work, fingerprint, options, dist)
+    if _prepare_out(out, work, fingerprint, options, dist):
+        card = read_card(out)
+        members = list(card.training["members"])
+        return TrainReport(out, members, card.metrics, time.perf_counter() - started, list(range(len(members))))
     base = SplitSpec(training.seed, training.split.train, training.split.valid)
     transform, stats = _fit_or_load_inputs(work, store, base, resolved, dist)
     if options.device.startswith("cuda") and dist.enabled:
@@ -279,9 +305,17 @@ def _fingerprint(resolved: ResolvedDescriptor, store: Store, options: TrainOptio
     }
 
 
-def _prepare_out(out: Path, work: Path, fingerprint: dict[str, Any], options: TrainOptions, dist: _Dist) -> None:
-    """Refuse to clobber a bundle or an interrupted run unless asked; check a resumed run is the same run."""
+def _prepare_out(out: Path, work: Path, fingerprint: dict[str, Any], options: TrainOptions, dist: _Dist) -> bool:
+    """Refuse to clobber a bundle or an interrupted run unless asked; check a resumed run is the same run.
+
+    Returns True when ``--resume`` finds the run already finished (a kill after the bundle was written).
+    """
     if (out / CARD_FILE).exists() and not options.overwrite:
+        if options.resume:
+            if dist.main:
+                shutil.rmtree(work, ignore_errors=True)  # a run killed after writing its bundle, before tidying up
+            dist.barrier()
+            return True
         raise TrainingError(f"{out}: a finished bundle is already there; use --overwrite or another --out")
     run_file = work / "run.json"
     if run_file.exists() and not options.overwrite:
@@ -289,23 +323,31 @@ def _prepare_out(out: Path, work: Path, fingerprint: dict[str, Any], options: Tr
             raise TrainingError(
                 f"{out}: holds an interrupted training run; add --resume to continue it or --overwrite to start again"
             )
-        previous = json.loads(run_file.read_text())
+        with _work_file(run_file, out):
+            previous = json.loads(run_file.read_text())
+            if not isinstance(previous, dict):
+                raise ValueError(f"a JSON {type(previous).__name__}, not an object")
         if previous != fingerprint:
             changed = sorted(k for k in set(previous) | set(fingerprint) if previous.get(k) != fingerprint.get(k))
             raise TrainingError(
                 f"{out}: the interrupted run there was started with different inputs ({', '.join(changed)}); "
                 "--resume needs the same descriptor, store and options, or use --overwrite to start again"
             )
-        return
-    if out.exists() and any(out.iterdir()) and not options.overwrite and not (out / CARD_FILE).exists():
+        return False
+    unstarted = out.exists() and [p.name for p in out.iterdir()] == [WORK]  # killed before run.json was written
+    if out.exists() and any(out.iterdir()) and not options.overwrite and not (unstarted and options.resume):
         raise TrainingError(f"{out}: exists and is not empty; choose another --out or use --overwrite")
     dist.barrier()
     if dist.main:
-        if options.overwrite and out.exists():
-            shutil.rmtree(out)
-        work.mkdir(parents=True, exist_ok=True)
-        (work / "run.json").write_text(json.dumps(fingerprint))
+        with storage_errors(out, "prepare the training folder", TrainingError, then="run the command again"):
+            if (options.overwrite or unstarted) and out.exists():
+                shutil.rmtree(out)
+            work.mkdir(parents=True, exist_ok=True)
+            tmp = work / "run.json.tmp"
+            tmp.write_text(json.dumps(fingerprint))
+            os.replace(tmp, run_file)
     dist.barrier()
+    return False
 
 
 def _fit_or_load_inputs(
@@ -318,14 +360,17 @@ def _fit_or_load_inputs(
     if dist.main and not saved.exists():
         transform = fit_input_transform(store, base, resolved.model.instrument.arms)
         stats = compute_stats(store, base)
-        save_file(transform.arrays(), str(work / "inputs.safetensors"))
-        tmp = work / "inputs.json.tmp"
-        tmp.write_text(json.dumps({"transform": transform.params(), "stats": stats.to_dict()}))
-        os.replace(tmp, saved)
+        with storage_errors(work.parent, "save the input transform", TrainingError, then=RESUME):
+            save_file(transform.arrays(), str(work / "inputs.safetensors"))
+            tmp = work / "inputs.json.tmp"
+            tmp.write_text(json.dumps({"transform": transform.params(), "stats": stats.to_dict()}))
+            os.replace(tmp, saved)
     dist.barrier()
-    params = json.loads(saved.read_text())
-    transform = InputTransform.from_parts(load_file(str(work / "inputs.safetensors")), params["transform"])
-    return transform, Stats(**params["stats"])
+    with _work_file(saved, work.parent):
+        params = json.loads(saved.read_text())
+        transform = InputTransform.from_parts(load_file(str(work / "inputs.safetensors")), params["transform"])
+        stats = Stats(**params["stats"])
+    return transform, stats
 
 
 def _init_states(
@@ -425,7 +470,11 @@ def _train_member(run: _Run, member: int) -> tuple[dict[str, Any], bool]:
     final = folder / "final.json"
     if final.exists():
         run.progress.note(f"member {member + 1}/{run.members}: already trained")
-        return json.loads(final.read_text()), True
+        with _work_file(final, run.out):
+            summary = json.loads(final.read_text())
+            if not isinstance(summary, dict):
+                raise ValueError(f"a JSON {type(summary).__name__}, not an object")
+        return summary, True
     t = run.training
     seed = derived_seed(t.seed, member)
     torch.manual_seed(seed)
@@ -444,7 +493,13 @@ def _train_member(run: _Run, member: int) -> tuple[dict[str, Any], bool]:
     checkpoint = latest_checkpoint(folder)
     resumed = checkpoint is not None
     if checkpoint is not None:
-        best, record = load_checkpoint(checkpoint, module, optimizer)
+        try:
+            best, record = load_checkpoint(checkpoint, module, optimizer)
+        except CheckpointError as error:
+            raise TrainingError(
+                f"{error}; the interrupted run at {run.out} cannot be resumed from it: use --overwrite to start "
+                "it again"
+            ) from None
         start = record.pop("epoch") + 1
     net: torch.nn.Module = module
     if run.dist.enabled:
@@ -492,7 +547,8 @@ def _train_member(run: _Run, member: int) -> tuple[dict[str, Any], bool]:
             record["bad_epochs"] += 1
         run.progress.set(task, completed=steps * (epoch + 1), loss=entry["train_loss"], valid=valid)
         if run.dist.main:
-            save_checkpoint(folder, epoch, module.state_dict(), best, optimizer, record)
+            with storage_errors(run.out, f"write the checkpoint of member {member}, epoch {epoch}", TrainingError, then=RESUME):
+                save_checkpoint(folder, epoch, module.state_dict(), best, optimizer, record)
         run.dist.barrier()
     run.progress.set(task, completed=steps * run.epochs)
     summary = {
@@ -505,10 +561,11 @@ def _train_member(run: _Run, member: int) -> tuple[dict[str, Any], bool]:
         "history": record["history"],
     }
     if run.dist.main:
-        save_file({k: v.cpu().contiguous() for k, v in best.items()}, str(folder / "final.safetensors"))
-        tmp = folder / "final.json.tmp"
-        tmp.write_text(json.dumps(summary))
-        os.replace(tmp, final)
+        with storage_errors(run.out, f"save the weights of member {member}", TrainingError, then=RESUME):
+            save_file({k: v.cpu().contiguous() for k, v in best.items()}, str(folder / "final.safetensors"))
+            tmp = folder / "final.json.tmp"
+            tmp.write_text(json.dumps(summary))
+            os.replace(tmp, final)
     run.dist.barrier()
     return summary, resumed
 
@@ -529,7 +586,9 @@ def _final_members(run: _Run) -> list[torch.nn.Module]:
     members = []
     for member in range(run.members):
         module = run.arch.build(run.transform.spec(run.labels))
-        module.load_state_dict(load_file(str(run.work / f"member{member}" / "final.safetensors")))
+        path = run.work / f"member{member}" / "final.safetensors"
+        with _work_file(path, run.out):
+            module.load_state_dict(load_file(str(path)))
         members.append(module.to(run.options.device).eval())
     return members
 

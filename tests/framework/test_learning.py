@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import numpy as np
@@ -350,3 +351,27 @@ def test_input_coverage_is_fitted_on_the_whole_store_even_when_it_is_ordered(plu
     hot = cols["teff"] > 5400
     assert (cols["flag"] & FLAGS["ood"][0] != 0).mean() < 0.01
     assert (cols["flag"][hot] & FLAGS["ood"][0] != 0).mean() < 0.02
+
+
+def test_runs_killed_after_their_final_write_are_finished_on_rerun(trained, plugins, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    import shutil
+    import subprocess
+    import sys
+
+    descriptor, store, bundle = trained
+    copy = tmp_path / "bundle"
+    shutil.copytree(bundle, copy)
+    (copy / "_work" / "member0").mkdir(parents=True)  # killed after writing the bundle, before tidying up
+    report = train(load_descriptor(descriptor, plugins), plugins, store, copy, TrainOptions(resume=True, progress=False))
+    assert not (copy / "_work").exists() and report.metrics == read_card(bundle).metrics
+    out = tmp_path / "cat.fits"
+    predict(bundle, store, out, plugins, split="valid", progress=False)
+    written = out.read_bytes()
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    Path(str(out) + ".parts").mkdir()
+    Path(str(out) + ".lock").write_text(json.dumps({"pid": int(dead.stdout), "host": os.uname().nodename, "token": "t"}))
+    again = predict(bundle, store, out, plugins, split="valid", progress=False)
+    assert again.rows == len(read_catalogue(out)[0]["source_id"]) and out.read_bytes() == written
+    assert not Path(str(out) + ".parts").exists() and not Path(str(out) + ".lock").exists()
+    with pytest.raises(Exception, match="already exists; use --overwrite"):
+        predict(bundle, store, out, plugins, split="test", progress=False)  # another run's output is not clobbered
