@@ -72,6 +72,7 @@ from typing import Any
 import numpy as np
 
 from starlabel.errors import StarlabelError
+from starlabel.storage import storage_errors
 
 RUN_FILE = "_run.json"
 RUN_FORMAT = "starlabel-catalogue-parts"
@@ -79,6 +80,7 @@ RUN_FORMAT_VERSION = 1
 FITS_EXTNAME = "CATALOGUE"
 FINGERPRINT_KEY = "SLFPRINT"
 ALLOWED_SUFFIXES = (".fits", ".fit", ".parquet", ".pq")
+RESUME = "re-run the same prediction to resume it (the parts written so far are kept)"
 
 _PART_RE = re.compile(r"^part-(\d{6,})\.npz$")
 _KEY_RE = re.compile(r"^[A-Z0-9_-]{1,8}$")
@@ -321,9 +323,11 @@ class CatalogueWriter:
         self._token = uuid.uuid4().hex
         self._locked = False
         self._closed = False
-        self._acquire_lock()
+        with storage_errors(self.out, f"take the lock {self.lock_path.name}", CatalogueError):
+            self._acquire_lock()
         try:
-            self._prepare(overwrite)
+            with storage_errors(self.out, f"prepare the parts folder {self.parts_dir.name}", CatalogueError):
+                self._prepare(overwrite)
         except BaseException:
             self._release_lock()
             raise
@@ -374,15 +378,16 @@ class CatalogueWriter:
         arrays = self._check_table(int(index), table)
         path = self._part_path(int(index))
         tmp = self.parts_dir / f".{path.name}.{self._token}.tmp"
-        try:
-            with open(tmp, "wb") as handle:
-                np.savez(handle, **{f"c{i}": a for i, a in enumerate(arrays)})
-                handle.flush()
-                os.fsync(handle.fileno())
-            os.replace(tmp, path)
-        except BaseException:
-            tmp.unlink(missing_ok=True)
-            raise
+        with storage_errors(self.out, f"write catalogue part {index}", CatalogueError, then=RESUME):
+            try:
+                with open(tmp, "wb") as handle:
+                    np.savez(handle, **{f"c{i}": a for i, a in enumerate(arrays)})
+                    handle.flush()
+                    os.fsync(handle.fileno())
+                os.replace(tmp, path)
+            except BaseException:
+                tmp.unlink(missing_ok=True)
+                raise
         _fsync_dir(self.parts_dir)
 
     def finish(self) -> Path:
@@ -409,18 +414,19 @@ class CatalogueWriter:
                 f"write them (re-run the same prediction to resume) before finishing"
             )
         lengths = [self._part_length(i) for i in range(self.n_parts)]
-        try:
-            with open(self._tmp_path, "wb") as handle:
-                if self.format == "fits":
-                    self._write_fits(handle, lengths)
-                else:
-                    self._write_parquet(handle)
-                handle.flush()
-                os.fsync(handle.fileno())
-            os.replace(self._tmp_path, self.out)
-        except BaseException:
-            self._tmp_path.unlink(missing_ok=True)
-            raise
+        with storage_errors(self.out, "assemble the catalogue", CatalogueError, then=RESUME):
+            try:
+                with open(self._tmp_path, "wb") as handle:
+                    if self.format == "fits":
+                        self._write_fits(handle, lengths)
+                    else:
+                        self._write_parquet(handle)
+                    handle.flush()
+                    os.fsync(handle.fileno())
+                os.replace(self._tmp_path, self.out)
+            except BaseException:
+                self._tmp_path.unlink(missing_ok=True)  # never left where it could be taken for a catalogue
+                raise
         _fsync_dir(self.out.parent)
         shutil.rmtree(self.parts_dir, ignore_errors=True)
         self.close()
@@ -472,8 +478,12 @@ class CatalogueWriter:
             try:
                 os.write(fd, payload)
                 os.fsync(fd)
-            finally:
+            except BaseException:
                 os.close(fd)
+                with contextlib.suppress(OSError):
+                    self.lock_path.unlink()  # an empty lock would look held by an unknown writer
+                raise
+            os.close(fd)
             self._locked = True
             return
         raise CatalogueError(f"could not take the lock {self.lock_path} (it keeps reappearing); try again")
@@ -767,8 +777,11 @@ class CatalogueWriter:
         import pyarrow.parquet as pq
 
         schema = self._arrow_schema()
-        with pq.ParquetWriter(handle, schema) as writer:
-            for arrays in self._read_parts():
+        sink = _DropAfterFailure(handle)
+        writer = pq.ParquetWriter(sink, schema)
+        parts = self._read_parts()
+        try:
+            for arrays in parts:
                 n = len(arrays[0])
                 if n == 0:
                     continue
@@ -777,6 +790,47 @@ class CatalogueWriter:
                 )
                 writer.write_table(batch, row_group_size=n)
                 del batch
+            writer.close()
+        except BaseException:
+            # Close pyarrow's writer now, its last writes dropped: left open, it would write (and fail again)
+            # whenever the garbage collector finalises it, from inside unrelated code.
+            sink.failed = True
+            with contextlib.suppress(Exception):
+                writer.close()
+            raise
+        finally:
+            parts.close()
+
+
+class _DropAfterFailure:
+    """The output file as pyarrow sees it: once a write has failed, later writes are dropped (the file is discarded)."""
+
+    def __init__(self, handle: Any) -> None:
+        self.handle = handle
+        self.failed = False
+
+    def write(self, data: Any) -> int:
+        if self.failed:
+            return memoryview(data).nbytes
+        try:
+            return self.handle.write(data)
+        except BaseException:
+            self.failed = True
+            raise
+
+    def flush(self) -> None:
+        if not self.failed:
+            self.handle.flush()
+
+    def close(self) -> None:
+        """The handle belongs to the caller, which closes it."""
+
+    @property
+    def closed(self) -> bool:
+        return bool(self.handle.closed)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.handle, name)
 
 
 def _card(key: str, value: Any, comment: str) -> Any:
@@ -836,22 +890,63 @@ def read_catalogue(path: str | Path) -> tuple[dict[str, np.ndarray], dict[str, A
     Raises
     ------
     CatalogueError
-        No such file, not FITS or Parquet, or no table in it.
+        No such file, not FITS or Parquet, no table in it, a damaged or truncated file, or what an
+        unfinished prediction leaves (the ``.parts`` folder, the ``.tmp`` file being assembled): those are
+        never read as a catalogue.
     """
     path = Path(path)
+    _refuse_unfinished(path)
     kind = _sniff(path)
     return _read_fits(path) if kind == "fits" else _read_parquet(path)
+
+
+def _refuse_unfinished(path: Path) -> None:
+    """Refuse the parts folder and the ``.tmp`` file of an unfinished prediction, and folders."""
+    if path.is_dir():
+        if path.name.endswith(".parts"):
+            out = path.with_name(path.name.removesuffix(".parts"))
+            raise CatalogueError(
+                f"{path}: the parts folder of an unfinished prediction, not a catalogue; re-run that prediction "
+                f"(same bundle, store and --out {out}) to resume and finish it, then read {out}"
+            )
+        raise CatalogueError(f"{path}: is a folder, not a catalogue file")
+    if path.name.endswith(".tmp") and path.exists():
+        out = path.with_name(path.name.removesuffix(".tmp"))
+        raise CatalogueError(
+            f"{path}: a catalogue being assembled (or left by an interrupted one), not a finished catalogue; "
+            f"re-run the prediction to resume and finish it, then read {out}"
+        )
+
+
+def _check_fits_length(path: Path, hdus: Any, index: int) -> None:
+    """Refuse a FITS file shorter than its headers say (a truncated copy or an unfinished write)."""
+    size = path.stat().st_size
+    info = hdus.fileinfo(index)
+    expected = int(info["datLoc"]) + int(info["datSpan"])
+    if size % 2880 or size < expected:
+        raise CatalogueError(
+            f"{path}: truncated FITS file ({size} bytes, its headers describe {expected}); it is not a complete "
+            "catalogue: copy it again or re-run the prediction with --overwrite"
+        )
 
 
 def _read_fits(path: Path) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
     from astropy.io import fits
 
+    size = path.stat().st_size
+    if size % 2880:  # every FITS file is whole 2880-byte blocks
+        raise CatalogueError(
+            f"{path}: truncated FITS file ({size} bytes, not a whole number of 2880-byte blocks); it is not a "
+            "complete catalogue: copy it again or re-run the prediction with --overwrite"
+        )
     try:
-        with fits.open(path, memmap=False) as hdus:
-            tables = [h for h in hdus if isinstance(h, fits.BinTableHDU)]
+        with warnings.catch_warnings(), fits.open(path, memmap=False) as hdus:
+            warnings.filterwarnings("ignore", message="File may have been truncated")  # refused below, with the fix
+            tables = [(i, h) for i, h in enumerate(hdus) if isinstance(h, fits.BinTableHDU)]
             if not tables:
                 raise CatalogueError(f"{path}: no binary table extension; not a catalogue")
-            hdu = tables[0]
+            index, hdu = tables[0]
+            _check_fits_length(path, hdus, index)
             header = hdu.header
             data = hdu.data
             columns: dict[str, np.ndarray] = {}
@@ -881,7 +976,7 @@ def _read_fits(path: Path) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
                         fingerprint = json.loads(card.value)
                 elif key and not _STRUCTURAL_RE.match(key):
                     keywords[key] = card.value
-    except OSError as error:
+    except (OSError, ValueError, TypeError, KeyError, IndexError) as error:  # what astropy raises on damaged files
         raise CatalogueError(f"{path}: not a readable FITS file: {error}") from None
     meta.update(units=units, descriptions=descriptions, header=keywords, comments=comments, history=history)
     meta["fingerprint"] = fingerprint

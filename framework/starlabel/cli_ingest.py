@@ -68,8 +68,11 @@ def ingest_command(
             resolved, plugins, store_path, list(files) or None, data_root=data_root, strict=strict, progress=update
         )
     if report_path:
-        with open(report_path, "w") as handle:
-            json.dump(report.to_dict(), handle, indent=2)
+        from starlabel.storage import storage_errors
+
+        with storage_errors(report_path, "write the ingest report (the store itself is complete)"):
+            with open(report_path, "w") as handle:
+                json.dump(report.to_dict(), handle, indent=2)
     click.echo(
         f"{report.store}: {report.rows} spectra from {report.files - len(report.files_failed)}/{report.files} file(s); "
         f"{report.kept} kept ({report.duplicate_ids} duplicated ids resolved); "

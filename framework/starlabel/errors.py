@@ -187,3 +187,14 @@ class MissingColumnError(DataFileError, KeyError):
 
     def __str__(self) -> str:  # KeyError would quote the message
         return str(self.args[0])
+
+
+# ---------------------------------------------------------------------------------------------------- storage
+class StorageError(StarlabelError):
+    """A file or folder could not be written or read: read-only file system, permissions, disk full.
+
+    Raised by :func:`starlabel.storage.storage_errors` when no more specific error type is given; the
+    stores, catalogues, bundles and training runs raise their own error types with the same message.
+    """
+
+    exit_code = 2

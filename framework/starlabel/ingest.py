@@ -24,7 +24,9 @@ from starlabel.containers import AuxTable, LabelTable, Spectra
 from starlabel.errors import StarlabelError
 from starlabel.identify import matching_readers
 from starlabel.join import IdIndex, keep_best
-from starlabel.store import Store, StoreBatch, StoreLayout
+from starlabel.storage import storage_errors
+from starlabel.store import RESUME as STORE_RESUME
+from starlabel.store import Store, StoreBatch, StoreError, StoreLayout
 
 if TYPE_CHECKING:
     from starlabel.descriptor import ResolvedDescriptor
@@ -271,6 +273,9 @@ def ingest(
     IngestError
         Strict mode and a file failed; a store of other inputs is in the way; duplicate ids under the
         ``error`` policy.
+    starlabel.store.StoreError
+        The store cannot be written (read-only file system, no permission, disk full): the message says
+        what to do; what was written stays an incomplete store that the same command resumes.
     """
     from starlabel.datafiles import data_root as find_root
     from starlabel.datafiles import expand
@@ -375,8 +380,9 @@ def _open_or_resume(path: Path, resolved: ResolvedDescriptor, record: dict[str, 
             f"{path}: an unfinished ingest of other inputs (another descriptor or file list) is there; "
             f"re-run that ingest to finish it, or remove the folder"
         )
-    for partial in path.rglob("*.partial"):  # temporary files of a write that was killed
-        partial.unlink()
+    with storage_errors(path, "remove the temporary files of an interrupted write", StoreError):
+        for partial in path.rglob("*.partial"):  # temporary files of a write that was killed
+            partial.unlink()
     return store
 
 
@@ -484,7 +490,8 @@ def _finish(store: Store, record: dict[str, Any], resolved: ResolvedDescriptor, 
         oks = np.stack([store.array(f"labels/{n}_ok")[:] for n in store.layout.labels], axis=1) & keep[:, None]
         report.labels_matched = int(oks.any(axis=1).sum())
         report.labels_complete = int(oks.all(axis=1).sum())
-    (store.path / REPORT_FILE).write_text(json.dumps(report.to_dict(), indent=2))
+    with storage_errors(store.path, f"write {REPORT_FILE}", StoreError, then=STORE_RESUME):
+        (store.path / REPORT_FILE).write_text(json.dumps(report.to_dict(), indent=2))
     summary = {k: v for k, v in report.to_dict().items() if k not in ("problems", "files_failed", "store")}
     summary["files_failed"] = len(report.files_failed)
     store.finish(summary)

@@ -195,7 +195,9 @@ def predict(
     PredictionError
         In strict mode, for the first spectrum with no usable pixel.
     starlabel.catalogue.CatalogueError
-        The output exists, is being written by another run, or an interrupted run there used other inputs.
+        The output exists, is being written by another run, an interrupted run there used other inputs, or
+        it cannot be written (read-only file system, no permission, disk full: the parts written so far
+        are kept and the same command resumes).
     """
     started = time.perf_counter()
     bundle = load_bundle(bundle_path, plugins, device)

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -34,10 +35,12 @@ import numpy as np
 
 from starlabel._version import __version__
 from starlabel.errors import StarlabelError
+from starlabel.storage import storage_errors
 
 FORMAT = "starlabel-store"
 FORMAT_VERSION = 1
 PROGRESS_FILE = "_progress.json"
+RESUME = "re-run the same `starlabel ingest` command to resume (the store stays incomplete until then)"
 
 
 class StoreError(StarlabelError):
@@ -142,12 +145,36 @@ class Store:
         plugins: Mapping[str, str],
         extra: Mapping[str, Any] | None = None,
     ) -> Store:
-        """Create an empty store at ``path`` (which must not exist)."""
-        import zarr
+        """Create an empty store at ``path`` (which must not exist); nothing is left there if this fails.
 
+        Raises
+        ------
+        StoreError
+            ``path`` exists, or it cannot be written (read-only, no permission, disk full).
+        """
         path = Path(path)
         if path.exists():
             raise StoreError(f"{path}: already exists; remove it or choose another --store path")
+        try:
+            with storage_errors(path, "create the store", StoreError, then="run the command again"):
+                return cls._create(path, layout, descriptor, descriptor_hash, grid, plugins, extra)
+        except BaseException:
+            shutil.rmtree(path, ignore_errors=True)  # a half-created store would be in the way of the next try
+            raise
+
+    @classmethod
+    def _create(
+        cls,
+        path: Path,
+        layout: StoreLayout,
+        descriptor: Mapping[str, Any],
+        descriptor_hash: str,
+        grid: Mapping[str, Any],
+        plugins: Mapping[str, str],
+        extra: Mapping[str, Any] | None,
+    ) -> Store:
+        import zarr
+
         group = zarr.open_group(str(path), mode="w-", zarr_format=3)
         rows, pix = layout.chunk_rows, layout.n_pixels
         comp = _compressor()
@@ -210,11 +237,16 @@ class Store:
         path = Path(path)
         if not (path / "zarr.json").is_file():
             raise StoreError(f"{path}: no store here (no zarr.json); create one with `starlabel ingest`")
-        store = cls(zarr.open_group(str(path), mode=mode, zarr_format=3), path)
+        with storage_errors(path, "open the store", StoreError, write=False):
+            store = cls(zarr.open_group(str(path), mode=mode, zarr_format=3), path)
         if not allow_incomplete and not store.complete:
+            try:
+                committed = int((store.read_progress() or {}).get("rows", 0))
+            except (StoreError, TypeError, ValueError):
+                committed = 0
             raise StoreError(
-                f"{path}: store is incomplete (its ingest did not finish: {store.meta['completion']['rows']} rows "
-                f"committed); re-run the same `starlabel ingest` command to resume it"
+                f"{path}: store is incomplete (its ingest did not finish: {committed} rows committed); re-run the "
+                "same `starlabel ingest` command to resume it"
             )
         return store
 
@@ -252,6 +284,10 @@ class Store:
     def append(self, batch: StoreBatch) -> None:
         """Append rows; the batch must carry exactly the store's aux and label names."""
         self._check(batch)
+        with storage_errors(self.path, "write rows to the store", StoreError, then=RESUME):
+            self._append(batch)
+
+    def _append(self, batch: StoreBatch) -> None:
         start, n = self.n_rows, len(batch)
         stop = start + n
 
@@ -276,14 +312,16 @@ class Store:
 
     def truncate(self, n_rows: int) -> None:
         """Shrink every row array to ``n_rows`` (drops rows a killed writer left uncommitted)."""
-        for name in self.row_arrays():
-            arr = self.group[name]
-            if arr.shape[0] > n_rows:
-                arr.resize((n_rows, *arr.shape[1:]))
+        with storage_errors(self.path, "drop the uncommitted rows of the store", StoreError, then=RESUME):
+            for name in self.row_arrays():
+                arr = self.group[name]
+                if arr.shape[0] > n_rows:
+                    arr.resize((n_rows, *arr.shape[1:]))
 
     def set_keep(self, keep: np.ndarray) -> None:
         """Write the duplicate-policy result."""
-        self.group["keep"][:] = keep
+        with storage_errors(self.path, "write the store's keep flags", StoreError, then=RESUME):
+            self.group["keep"][:] = keep
 
     def finish(self, summary: Mapping[str, Any]) -> None:
         """Mark the store complete, recording ``summary`` (counts, report) in its attributes."""
@@ -296,7 +334,8 @@ class Store:
             "finished": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
             **dict(summary),
         }
-        self.group.attrs["starlabel"] = meta
+        with storage_errors(self.path, "mark the store complete", StoreError, then=RESUME):
+            self.group.attrs["starlabel"] = meta  # zarr replaces zarr.json atomically: complete, or not at all
         self.meta = meta
         self.clear_progress()
 
@@ -323,21 +362,38 @@ class Store:
         path = self.path / PROGRESS_FILE
         if not path.is_file():
             return None
-        return json.loads(path.read_text())
+        with storage_errors(self.path, "read the ingest's progress record", StoreError, write=False):
+            text = path.read_text()
+        try:
+            record = json.loads(text)
+        except ValueError:
+            record = None
+        if not isinstance(record, dict):
+            raise StoreError(
+                f"{path}: the progress record of this unfinished store is damaged; remove the store folder and "
+                "ingest again"
+            )
+        return record
 
     def write_progress(self, record: Mapping[str, Any]) -> None:
         """Atomically replace the committed-work record (write, fsync, rename)."""
         path = self.path / PROGRESS_FILE
         tmp = path.with_suffix(".tmp")
-        with open(tmp, "w") as handle:
-            json.dump(record, handle)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
+        with storage_errors(self.path, "record the ingest's progress", StoreError, then=RESUME):
+            try:
+                with open(tmp, "w") as handle:
+                    handle.write(json.dumps(record))
+                    handle.flush()
+                    os.fsync(handle.fileno())
+                os.replace(tmp, path)
+            except BaseException:
+                tmp.unlink(missing_ok=True)
+                raise
 
     def clear_progress(self) -> None:
         """Remove the committed-work record (the store is complete)."""
-        (self.path / PROGRESS_FILE).unlink(missing_ok=True)
+        with storage_errors(self.path, "remove the store's progress record", StoreError):
+            (self.path / PROGRESS_FILE).unlink(missing_ok=True)
 
     # --------------------------------------------------------------------------------------------- helpers
     def row_arrays(self) -> list[str]:

@@ -221,7 +221,11 @@ def train(
     ------
     TrainingError
         No network section, a store that does not match the descriptor, an existing bundle or an
-        interrupted run at ``out`` (see ``overwrite`` and ``resume``), a loss the network cannot give.
+        interrupted run at ``out`` (see ``overwrite`` and ``resume``), a loss the network cannot give, a
+        damaged file of the interrupted run (checkpoint, inputs, member weights), or ``out`` cannot be
+        written (read-only file system, no permission, disk full; ``--resume`` continues once fixed).
+    starlabel.bundle.BundleError
+        The bundle cannot be written (``--resume`` writes it once fixed), or ``init_from`` is no bundle.
     """
     options = options or TrainOptions()
     started = time.perf_counter()
@@ -366,9 +370,11 @@ def _fit_or_load_inputs(
             tmp.write_text(json.dumps({"transform": transform.params(), "stats": stats.to_dict()}))
             os.replace(tmp, saved)
     dist.barrier()
+    with _work_file(work / "inputs.safetensors", work.parent):
+        arrays = load_file(str(work / "inputs.safetensors"))
     with _work_file(saved, work.parent):
         params = json.loads(saved.read_text())
-        transform = InputTransform.from_parts(load_file(str(work / "inputs.safetensors")), params["transform"])
+        transform = InputTransform.from_parts(arrays, params["transform"])
         stats = Stats(**params["stats"])
     return transform, stats
 
