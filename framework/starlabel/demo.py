@@ -157,8 +157,9 @@ def _predict(
 
 
 def _evaluate(catalogue: Path, store: Path, out: Path, echo: Callable[[str], None]) -> Section:
+    from starlabel.errors import StarlabelError
     from starlabel.evaluate import evaluate
-    from starlabel.plots import plot_kiel
+    from starlabel.plots import plot_chemistry, plot_kiel
 
     result = evaluate(catalogue, store, out=out / "evaluation")
     labels = result.summary["labels"]
@@ -188,8 +189,13 @@ def _evaluate(catalogue: Path, store: Path, out: Path, echo: Callable[[str], Non
     try:
         kiel, _ = plot_kiel(catalogue, out / "evaluation" / "kiel.png")
         section.figure(kiel, "Kiel diagram of the predicted labels (test stars), coloured by metallicity.")
-    except Exception as error:  # a descriptor without teff/logg labels has no Kiel diagram  # noqa: BLE001
+    except StarlabelError as error:  # a descriptor without teff/logg labels has no Kiel diagram
         section.paragraph(f"No Kiel diagram: {error}")
+    try:
+        chemistry, summary = plot_chemistry(catalogue, out / "evaluation" / "chemistry.png", positions=store)
+        section.figure(chemistry, f"[α/M] against [M/H] in Galactocentric R–Z bins ({summary['plotted']} stars).")
+    except StarlabelError as error:  # no ra, dec, parallax among the inputs
+        section.paragraph(f"No R–Z chemistry map: {error}")
     return section
 
 
