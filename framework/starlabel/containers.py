@@ -78,11 +78,16 @@ class Spectra:
 
     @staticmethod
     def ivar_from_sigma(sigma: np.ndarray) -> np.ndarray:
-        """Return 1/sigma² where sigma is finite and positive, else 0."""
+        """Return 1/sigma² where sigma is finite and positive and 1/sigma² is finite, else 0.
+
+        A sigma so small that sigma² underflows (below about 1e-154) would give an infinite ivar: 0 instead.
+        """
         sigma = np.asarray(sigma, dtype=np.float64)
         good = np.isfinite(sigma) & (sigma > 0)
         out = np.zeros_like(sigma)
-        np.divide(1.0, sigma**2, out=out, where=good)
+        with np.errstate(over="ignore", under="ignore", divide="ignore"):
+            np.divide(1.0, sigma**2, out=out, where=good)
+        out[~np.isfinite(out)] = 0.0
         return out
 
 

@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 
 from starlabel.errors import DataFileError, MissingColumnError
+from starlabel.fitspeek import fits_structure_problem
 
 _FORMATS = {
     ".fits": "fits",
@@ -54,6 +55,9 @@ def read_table(path: str | Path, hdu: int | str | None = None) -> Any:
     if fmt == "fits":
         kwargs["hdu"] = 1 if hdu is None else hdu
         kwargs["character_as_bytes"] = False
+        problem = fits_structure_problem(path)  # before astropy: it would hang or allocate the declared sizes
+        if problem is not None:
+            raise DataFileError(str(path), f"cannot read as fits table: {problem}")
     elif fmt.startswith("ascii"):
         kwargs["guess"] = False
     try:

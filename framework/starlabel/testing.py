@@ -21,13 +21,15 @@ Helpers
 :func:`component_params` returns ``pytest.param`` objects for every registered component, for
 contract tests parametrized over whatever is installed. :func:`real_data` finds a real survey file
 under ``$STARLABEL_TEST_DATA`` or skips the test, saying why. :func:`assert_same_store` compares two stores;
-:func:`load_script` imports a generator script by path.
+:func:`load_script` imports a generator script by path; :func:`edit_fits_card` rewrites one header card of FITS
+bytes in place (for corrupt headers astropy refuses to write).
 """
 
 from __future__ import annotations
 
 import gzip
 import importlib.util
+import io
 import os
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -148,3 +150,45 @@ def load_script(path: str | Path) -> ModuleType:
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
+
+
+def edit_fits_card(data: bytes, hdu: int, key: str, value: str | None) -> bytes:
+    """Return FITS bytes with card ``key`` of HDU ``hdu`` rewritten; every other byte stays where it is.
+
+    For tests of readers against corrupt headers, which astropy refuses to write.
+
+    Parameters
+    ----------
+    data : bytes
+        A FITS file (not compressed).
+    hdu : int
+        0 for the primary header, 1 for the first extension, ...
+    key : str
+        Keyword of the card (the first card with it).
+    value : str or None
+        Text written after ``= `` as is (``"1000000000000000000"``, ``"'furlong'"``, ``"junk"``); None blanks
+        the card (removes it).
+
+    Raises
+    ------
+    KeyError
+        The file has no such HDU, or the HDU no such card.
+    """
+    from starlabel.fitspeek import BLOCK, CARD, _data_bytes, _read_header
+
+    offset = 0
+    for number in range(hdu + 1):
+        header = _read_header(io.BytesIO(data[offset:]))
+        if header is None:
+            raise KeyError(f"HDU{hdu}: the file has {number} readable HDU(s)")
+        cards = offset
+        while data[cards : cards + 3] != b"END" or data[cards + 3 : cards + CARD].strip():
+            if number == hdu and data[cards : cards + 8].decode("ascii", "replace").strip() == key:
+                card = b" " * CARD if value is None else f"{key:<8}= {value:>20}".ljust(CARD).encode("ascii")
+                return data[:cards] + card + data[cards + CARD :]
+            cards += CARD
+        size = _data_bytes(header)
+        if size is None:
+            raise KeyError(f"HDU{number}: data size cannot be worked out from its header")
+        offset = -(-(cards + CARD) // BLOCK) * BLOCK + size
+    raise KeyError(f"HDU{hdu} has no card {key!r}")

@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 
 from starlabel.errors import DataFileError
+from starlabel.fitspeek import fits_structure_problem
 
 
 @dataclass
@@ -48,13 +49,18 @@ def read_hdus(path: Path, wanted: tuple[int, ...], layout: str, optional: tuple[
     Raises
     ------
     DataFileError
-        Missing, unreadable, truncated or non-FITS file, or fewer HDUs than needed.
+        Missing, unreadable, truncated or non-FITS file, fewer HDUs than needed, a structural keyword
+        astropy cannot be trusted with (``NAXIS`` > 999, a data unit larger than the file), or a header
+        card that cannot be parsed.
     """
     from astropy.io import fits
 
     path = Path(path)
     if not path.is_file():
         raise DataFileError(str(path), "no such file")
+    problem = fits_structure_problem(path)  # before astropy: it would hang or allocate the declared sizes
+    if problem is not None:
+        raise DataFileError(str(path), f"cannot read as FITS: {problem}. {layout}")
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", fits.verify.VerifyWarning)  # a truncated file must not pass silently
@@ -63,10 +69,33 @@ def read_hdus(path: Path, wanted: tuple[int, ...], layout: str, optional: tuple[
                 if len(hdul) <= max(wanted):
                     raise DataFileError(str(path), f"has {len(hdul)} HDU(s), HDU{max(wanted)} is needed. {layout}")
                 numbers = [i for i in (*wanted, *optional) if i < len(hdul)]
-                headers = {i: hdul[i].header.copy() for i in (0, *numbers)}
+                headers = {i: parsed_header(hdul[i].header, i, path, layout) for i in (0, *numbers)}
                 data = {i: (None if hdul[i].data is None else np.array(hdul[i].data)) for i in numbers}
     except DataFileError:
         raise
     except Exception as error:  # OSError, TypeError from a truncated data unit, VerifyWarning, ...
         raise DataFileError(str(path), f"cannot read as FITS: {type(error).__name__}: {error}. {layout}") from None
     return FitsContent(path, headers, data)
+
+
+def parsed_header(header: Any, number: int, path: Path, layout: str) -> Any:
+    """A copy of ``header`` with every card's value parsed now.
+
+    astropy parses card values lazily, so a corrupt card would otherwise raise ``VerifyError`` later,
+    wherever a keyword happens to be looked up.
+
+    Raises
+    ------
+    DataFileError
+        A card cannot be parsed.
+    """
+    copy = header.copy()
+    for card in copy.cards:
+        try:
+            card.value  # noqa: B018 - parsing is the point
+        except Exception as error:  # astropy's VerifyError, ValueError from a malformed number
+            raise DataFileError(
+                str(path),
+                f"HDU{number} card {card.keyword!r} cannot be parsed ({error}): the header is corrupt. {layout}",
+            ) from None
+    return copy

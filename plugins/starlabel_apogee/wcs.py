@@ -21,7 +21,8 @@ def loglinear_wavelength(headers: list[Any], n_pixels: int, path: Path, layout: 
     Raises
     ------
     DataFileError
-        No header holds the keywords, ``CTYPE1`` is present but not log-linear, or values are not finite.
+        No header holds the keywords, ``CTYPE1`` is present but not log-linear, values are not finite, or the
+        wavelengths they give overflow (not finite) or vanish (0).
     """
     for header in headers:
         if all(key in header for key in WCS_KEYS):
@@ -39,4 +40,12 @@ def loglinear_wavelength(headers: list[Any], n_pixels: int, path: Path, layout: 
     if not (np.isfinite(crval) and np.isfinite(cdelt) and np.isfinite(crpix) and cdelt > 0):
         raise DataFileError(str(path), f"bad wavelength keywords CRVAL1={crval}, CDELT1={cdelt}, CRPIX1={crpix}")
     index = np.arange(n_pixels, dtype=np.float64)
-    return 10.0 ** (crval + cdelt * (index + 1.0 - crpix))
+    with np.errstate(over="ignore"):
+        wave = 10.0 ** (crval + cdelt * (index + 1.0 - crpix))
+    if not (np.all(np.isfinite(wave)) and np.all(wave > 0)):
+        raise DataFileError(
+            str(path),
+            f"wavelength keywords CRVAL1={crval}, CDELT1={cdelt}, CRPIX1={crpix} give wavelengths 10**(CRVAL1 + "
+            f"CDELT1 * (i + 1 - CRPIX1)) that overflow or vanish (APOGEE: CRVAL1 = 4.179, CDELT1 = 6e-6). {layout}",
+        )
+    return wave

@@ -212,6 +212,12 @@ def _parse_rows(
                 f"{label}: line {number}: source_id {fields[columns.source_id][:30]!r} is not an integer; row skipped"
             )
             continue
+        if not -(2**63) <= source_id < 2**63:
+            problems.append(
+                f"{label}: line {number}: source_id {fields[columns.source_id][:30]!r} does not fit in 64 bits; "
+                "row skipped"
+            )
+            continue
         numbers.append(number)
         ids.append(source_id)
         flux_texts.append(flux)

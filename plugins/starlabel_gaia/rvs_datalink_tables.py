@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 
 from starlabel.errors import DataFileError, MissingColumnError
+from starlabel.fitspeek import fits_structure_problem
 from starlabel_gaia.rvs_batch import META_FLOAT, META_INT, RvsBatch, parse_int
 from starlabel_gaia.rvs_grid import RVS_PIXELS
 from starlabel_gaia.rvs_pixels import LAYOUT, assemble, id_from_name
@@ -30,7 +31,11 @@ _NUMBER = re.compile(r"[-+]?\d+(?:\.\d*)?(?:[eE][-+]?\d+)?")
 def read_fits(source: Path | bytes, label: str, name: str) -> RvsBatch:
     """Read the first binary table of a FITS file (path or bytes) that has ``flux`` and ``flux_error``."""
     from astropy.io import fits
+    from astropy.io.fits.verify import VerifyError
 
+    problem = fits_structure_problem(source)  # before astropy: it would hang or allocate the declared sizes
+    if problem is not None:
+        raise DataFileError(label, f"cannot read as FITS: {problem}")
     try:
         with fits.open(io.BytesIO(source) if isinstance(source, bytes) else source, memmap=False) as hdul:
             for hdu in hdul[1:]:
@@ -40,7 +45,7 @@ def read_fits(source: Path | bytes, label: str, name: str) -> RvsBatch:
                     columns = {n.lower(): hdu.data[n] for n in hdu.columns.names}
                     meta = _fits_meta({**hdul[0].header, **hdu.header})
                     return _from_columns(columns, meta, label, name)
-    except (OSError, ValueError, TypeError, KeyError) as error:
+    except (OSError, ValueError, TypeError, KeyError, VerifyError) as error:
         raise DataFileError(label, f"cannot read as FITS: {type(error).__name__}: {error}") from None
     raise MissingColumnError(label, "flux", [], f"no binary table with flux and flux_error; {LAYOUT}")
 

@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from starlabel.errors import MissingColumnError
+from starlabel.errors import DataFileError, MissingColumnError
 from starlabel_gaia.rvs_batch import META_FLOAT, META_INT, RvsBatch, parse_int
 from starlabel_gaia.rvs_pixels import LAYOUT, assemble, id_from_name
 from starlabel_gaia.rvs_text import column_names, parse_ecsv_header
@@ -39,7 +39,8 @@ def read_pixel_text(data: bytes, label: str, name: str) -> RvsBatch:
     MissingColumnError
         No ``wavelength``, ``flux`` or ``flux_error`` column.
     DataFileError
-        No source id anywhere, or no source covering the 2401-pixel grid.
+        A line that cannot be split into CSV fields (a field over 128 kB), no source id anywhere, or no
+        source covering the 2401-pixel grid.
     """
     lines = data.decode("utf-8", errors="replace").splitlines()
     header = parse_ecsv_header(line for line in lines if line.startswith("#"))
@@ -50,11 +51,18 @@ def read_pixel_text(data: bytes, label: str, name: str) -> RvsBatch:
             raise MissingColumnError(label, needed, names, LAYOUT)
     problems: list[str] = []
     rows = []
-    for number, row in enumerate(csv.reader(body[1:], delimiter=header.delimiter), start=2):
-        if len(row) == len(names):
-            rows.append(row)
-        else:
-            problems.append(f"{label}: data line {number}: {len(row)} fields, expected {len(names)}; row skipped")
+    reader = csv.reader(body[1:], delimiter=header.delimiter)
+    number = 1
+    try:
+        for number, row in enumerate(reader, start=2):
+            if len(row) == len(names):
+                rows.append(row)
+            else:
+                problems.append(f"{label}: data line {number}: {len(row)} fields, expected {len(names)}; row skipped")
+    except csv.Error as error:  # a field over csv.field_size_limit() (128 kB), ...: the file is corrupt
+        raise DataFileError(
+            label, f"data line {number + 1} cannot be split into CSV fields ({error}): the file is corrupt; {LAYOUT}"
+        ) from None
     columns = {key: [row[i] for row in rows] for i, key in enumerate(names)}
     meta = header.meta() if header.is_ecsv else {}
 

@@ -27,9 +27,11 @@ _NAME_ID = re.compile(r"DR3[ _]?(\d{5,20})")
 
 
 def id_from_name(name: str) -> int | None:
-    """The source id in a DataLink file name (``RVS-Gaia DR3 <source_id>.csv``), or None."""
+    """The source id in a DataLink file name (``RVS-Gaia DR3 <source_id>.csv``), or None (also when the
+    number does not fit in int64, as no source id does)."""
     match = _NAME_ID.search(name)
-    return int(match.group(1)) if match else None
+    number = int(match.group(1)) if match else None
+    return number if number is not None and number < 2**63 else None
 
 
 def assemble(

@@ -43,7 +43,8 @@ def read_zip(path: Path, read_member: Callable[[bytes, str, str], RvsBatch]) -> 
     """
     try:
         with zipfile.ZipFile(path) as bundle:
-            infos = [info for info in bundle.infolist() if not info.is_dir()]
+            # not ZipInfo.is_dir(): it raises IndexError for an empty member name (Python 3.11)
+            infos = [info for info in bundle.infolist() if not info.filename.endswith("/")]
             members = [info for info in infos if is_rvs_member(info.filename)]
             others = [info.filename for info in infos if not is_rvs_member(info.filename)]
             if not members:
@@ -59,7 +60,9 @@ def read_zip(path: Path, read_member: Callable[[bytes, str, str], RvsBatch]) -> 
                     batches.append(read_member(bundle.read(info), label, info.filename.rsplit("/", 1)[-1]))
                 except DataFileError as error:
                     failures.append(f"{error}; member skipped")
-                except (zipfile.BadZipFile, zlib.error, OSError, EOFError, ValueError) as error:
+                except (zipfile.BadZipFile, zlib.error, OSError, EOFError, ValueError, RuntimeError) as error:
+                    # RuntimeError: flagged encrypted; NotImplementedError (a RuntimeError): unsupported
+                    # compression method or flag
                     failures.append(f"{label}: cannot be extracted ({type(error).__name__}: {error}); member skipped")
     except (zipfile.BadZipFile, OSError) as error:
         raise DataFileError(str(path), f"cannot read as a zip bundle: {type(error).__name__}: {error}") from None

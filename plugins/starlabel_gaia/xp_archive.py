@@ -100,7 +100,12 @@ def read_archive_tables(path: str | Path, product: str, hdu: int | str | None = 
         return [_read_one(path, path.name, str(path), hdu)]
     try:
         with zipfile.ZipFile(path) as bundle, tempfile.TemporaryDirectory() as scratch:
-            infos = [i for i in bundle.infolist() if not i.is_dir() and product_of(i.filename) == product.upper()]
+            # not ZipInfo.is_dir(): it raises IndexError for an empty member name (Python 3.11)
+            infos = [
+                i
+                for i in bundle.infolist()
+                if not i.filename.endswith("/") and product_of(i.filename) == product.upper()
+            ]
             if not infos:
                 names = ", ".join(i.filename for i in bundle.infolist()) or "(none)"
                 raise DataFileError(
@@ -114,7 +119,9 @@ def read_archive_tables(path: str | Path, product: str, hdu: int | str | None = 
                 local.write_bytes(bundle.read(info))
                 out.append(_read_one(local, base, f"{path}[{info.filename}]", hdu))
             return out
-    except (zipfile.BadZipFile, zlib.error, OSError, EOFError) as error:
+    except (zipfile.BadZipFile, zlib.error, OSError, EOFError, UnicodeDecodeError, RuntimeError) as error:
+        # UnicodeDecodeError: a member name flagged UTF-8 that is not; RuntimeError: a member flagged
+        # encrypted; NotImplementedError (a RuntimeError): an unsupported compression method or flag
         raise DataFileError(str(path), f"cannot read as a zip bundle: {type(error).__name__}: {error}") from None
 
 
@@ -203,7 +210,7 @@ def array_column(column: Any, length: int, label: str, name: str) -> tuple[np.nd
     Raises
     ------
     DataFileError
-        A row holds an array of another non-zero length.
+        A row holds an array of another non-zero length, or text that is not a list of numbers.
     """
     data = np.ma.asarray(column)
     n = data.shape[0]
@@ -221,7 +228,13 @@ def array_column(column: Any, length: int, label: str, name: str) -> tuple[np.nd
         if (row_masked.ndim == 1 and row_masked[row]) or cell is None or cell is np.ma.masked:
             missing[row] = True
             continue
-        array = _cell_array(cell)
+        try:
+            array = _cell_array(cell)
+        except (ValueError, TypeError):
+            shown = str(cell)[:60] + ("..." if len(str(cell)) > 60 else "")
+            raise DataFileError(
+                label, f"row {row + 1}: column {name!r} holds {shown!r}, not a list of numbers"
+            ) from None
         if array.size == 0:
             missing[row] = True
             continue
@@ -242,17 +255,20 @@ def _cell_array(cell: Any) -> np.ndarray:
 
 
 def exact_id(value: Any) -> int | None:
-    """A source id from a header string, a JSON int or a VOTable long, exactly (None if not an integer)."""
+    """A source id from a header string, a JSON int or a VOTable long, exactly (None if not an integer or
+    outside int64, as no source id is)."""
     if value is None or value is np.ma.masked:
         return None
     if isinstance(value, np.generic):
         value = value.item()
     if isinstance(value, bool) or isinstance(value, float):
         return None
-    if isinstance(value, int):
-        return value
-    text = str(value).strip()
-    return int(text) if re.fullmatch(r"[+-]?\d+", text) else None
+    if not isinstance(value, int):
+        text = str(value).strip()
+        if not re.fullmatch(r"[+-]?\d{1,19}", text):  # int64 has at most 19 digits
+            return None
+        value = int(text)
+    return value if -(2**63) <= value < 2**63 else None
 
 
 def first_of(meta: dict[str, Any], keys: Iterable[str]) -> Any:

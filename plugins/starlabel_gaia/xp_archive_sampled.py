@@ -81,8 +81,8 @@ def _read_part(part: ArchiveTable, out: SampledRows) -> None:
 def _per_pixel(part: ArchiveTable, names: dict[str, str | None], out: SampledRows) -> None:
     """DataLink INDIVIDUAL: 343 rows per source, grouped by the id column or one source per file."""
     table, label = part.table, part.label
-    wavelength = _floats(table[names["wavelength"]])
-    flux, sigma = _floats(table[names["flux"]]), _floats(table[names["flux_error"]])
+    wavelength = _floats(table[names["wavelength"]], label)
+    flux, sigma = _floats(table[names["flux"]], label), _floats(table[names["flux_error"]], label)
     if names["source_id"] is not None:
         column = table[names["source_id"]]
         ids = [exact_id(v) for v in np.ma.getdata(column).tolist()]
@@ -111,7 +111,7 @@ def _per_pixel(part: ArchiveTable, names: dict[str, str | None], out: SampledRow
         out.flux.append(flux[take])
         out.flux_error.append(sigma[take])
         out.solution_id.append(_scalar_id(table, "solution_id", take[0], part.meta, ("solution_id", "solution")))
-        ra, dec = _position(table, take[0], part.meta)
+        ra, dec = _position(table, take[0], part.meta, label)
         out.ra.append(ra)
         out.dec.append(dec)
 
@@ -139,14 +139,35 @@ def _one_row_per_source(part: ArchiveTable, names: dict[str, str | None], out: S
         out.flux.append(flux[row])
         out.flux_error.append(sigma[row])
         out.solution_id.append(_scalar_id(table, "solution_id", row, {}, ()))
-        ra, dec = _position(table, row, {})
+        ra, dec = _position(table, row, {}, label)
         out.ra.append(ra)
         out.dec.append(dec)
 
 
-def _floats(column: Any) -> np.ndarray:
-    """float64 values of a scalar column, NaN where masked."""
-    return np.ma.filled(np.ma.asarray(column).astype(np.float64), np.nan)
+def _floats(column: Any, label: str) -> np.ndarray:
+    """float64 values of a scalar column, NaN where masked.
+
+    Raises
+    ------
+    DataFileError
+        The column holds text that is not a number (astropy then reads the whole column as strings).
+    """
+    data = np.ma.asarray(column)
+    if data.dtype.kind in "biuf":
+        return np.ma.filled(data.astype(np.float64), np.nan)
+    # Text: value by value. numpy's astype(float64) of a column of long strings allocates gigabytes
+    # (2 GB for a 4 MB cell) before it fails.
+    values, masked = np.ma.getdata(data).ravel().tolist(), np.ma.getmaskarray(data).ravel().tolist()
+    out = np.full(len(values), np.nan)
+    for i, (value, skip) in enumerate(zip(values, masked, strict=True)):
+        if skip:
+            continue
+        try:
+            out[i] = float(value)
+        except (ValueError, TypeError):
+            name = getattr(column, "name", "?")
+            raise DataFileError(label, f"column {name!r} holds {str(value)[:40]!r}, not a number; {LAYOUT}") from None
+    return out.reshape(data.shape)
 
 
 def _meta_id(part: ArchiveTable) -> int | None:
@@ -155,7 +176,7 @@ def _meta_id(part: ArchiveTable) -> int | None:
     if value is not None:
         return value
     match = MEMBER.match(part.name)
-    return int(match.group("id")) if match else None
+    return exact_id(match.group("id")) if match else None
 
 
 def _scalar_id(table: Any, name: str, row: int, meta: dict[str, Any], keys: tuple[str, ...]) -> int:
@@ -168,11 +189,11 @@ def _scalar_id(table: Any, name: str, row: int, meta: dict[str, Any], keys: tupl
     return -1 if value is None else value
 
 
-def _position(table: Any, row: int, meta: dict[str, Any]) -> tuple[float, float]:
+def _position(table: Any, row: int, meta: dict[str, Any], label: str) -> tuple[float, float]:
     """``(ra, dec)`` in degrees from columns, ``spatialLocation``/``POS`` metadata, else NaN."""
     ra_name, dec_name = find_column(table.colnames, ["ra"]), find_column(table.colnames, ["dec"])
     if ra_name is not None and dec_name is not None:
-        return float(_floats(table[ra_name])[row]), float(_floats(table[dec_name])[row])
+        return float(_floats(table[ra_name], label)[row]), float(_floats(table[dec_name], label)[row])
     location = first_of(meta, ("spatiallocation", "pos"))
     if location is None:
         return float("nan"), float("nan")

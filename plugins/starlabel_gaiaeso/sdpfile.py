@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 
 from starlabel.errors import DataFileError
+from starlabel.fitspeek import fits_structure_problem
 
 LAYOUT = (
     "Expected layout (ESO SDP 1D spectrum): HDU0 header only with PRODCATG = 'SCIENCE.SPECTRUM', "
@@ -59,13 +60,17 @@ def read_sdp(path: Path) -> SdpContent:
     ------
     DataFileError
         Missing, unreadable, truncated or non-FITS file; HDU1 absent or not a binary table; not exactly
-        one row; array cells of different lengths.
+        one row; array cells of different lengths; a structural keyword astropy cannot be trusted with
+        (``NAXIS`` > 999, a data unit larger than the file); a header card that cannot be parsed.
     """
     from astropy.io import fits
 
     path = Path(path)
     if not path.is_file():
         raise DataFileError(str(path), "no such file")
+    problem = fits_structure_problem(path)  # before astropy: it would hang or allocate the declared sizes
+    if problem is not None:
+        raise DataFileError(str(path), f"cannot read as FITS: {problem}. {LAYOUT}")
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", fits.verify.VerifyWarning)
@@ -76,7 +81,7 @@ def read_sdp(path: Path) -> SdpContent:
                 hdu = hdul[1]
                 if not isinstance(hdu, fits.BinTableHDU):
                     raise DataFileError(str(path), f"HDU1 is a {type(hdu).__name__}, not a BINTABLE. {LAYOUT}")
-                header0, header1 = hdul[0].header.copy(), hdu.header.copy()
+                header0, header1 = _parsed(hdul[0].header, 0, path), _parsed(hdu.header, 1, path)
                 data = hdu.data
                 rows = 0 if data is None else len(data)
                 if rows != 1:
@@ -87,6 +92,21 @@ def read_sdp(path: Path) -> SdpContent:
     except Exception as error:  # OSError, TypeError/ValueError from a truncated data unit, VerifyWarning, ...
         raise DataFileError(str(path), f"cannot read as FITS: {type(error).__name__}: {error}. {LAYOUT}") from None
     return SdpContent(path, header0, header1, columns)
+
+
+def _parsed(header: Any, number: int, path: Path) -> Any:
+    """A copy of ``header`` with every card's value parsed now (astropy parses lazily: a corrupt card would
+    raise ``VerifyError`` later, wherever a keyword is looked up)."""
+    copy = header.copy()
+    for card in copy.cards:
+        try:
+            card.value  # noqa: B018 - parsing is the point
+        except Exception as error:  # astropy's VerifyError, ValueError from a malformed number
+            raise DataFileError(
+                str(path),
+                f"HDU{number} card {card.keyword!r} cannot be parsed ({error}): the header is corrupt. {LAYOUT}",
+            ) from None
+    return copy
 
 
 def _columns(path: Path, hdu: Any, data: Any) -> dict[str, SdpColumn]:
