@@ -109,7 +109,8 @@ class ApogeeApVisit(InstrumentReader):
         meta = {
             key: np.array([_value(table, column, headers[0], keyword)]) for key, (column, keyword) in META_KEYS.items()
         }
-        ids = [{"APOGEE_ID": table.get("APOGEE_ID", "")}, *headers] if table else headers
+        table_id = table.get("APOGEE_ID")  # a corrupt TFORM can make it a number
+        ids = [{"APOGEE_ID": table_id if isinstance(table_id, str) else ""}, *headers] if table else headers
         return Spectra(
             source_id=np.array([star_id(ids, path)]),
             wavelength=wave,
@@ -138,7 +139,10 @@ def _increasing(path: Path, *arrays: np.ndarray) -> list[np.ndarray]:
 
 
 def _table_row(content: FitsContent) -> dict[str, Any]:
-    """Columns of the one-row HDU11 table (upper-case names), or {} when absent or not a table."""
+    """Scalar columns of the one-row HDU11 table (upper-case names), or {} when absent or not a table.
+
+    Array cells are left out (a corrupt ``TFORM`` such as ``342E`` turns APOGEE_ID into 342 numbers).
+    """
     data = content.data.get(TABLE_HDU)
     if data is None or data.dtype.names is None or len(data) == 0:
         return {}
@@ -146,6 +150,8 @@ def _table_row(content: FitsContent) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for name in data.dtype.names:
         value = row[name]
+        if np.ndim(value) != 0:
+            continue
         out[name.upper()] = value.decode("ascii", "replace") if isinstance(value, bytes) else value
     return out
 

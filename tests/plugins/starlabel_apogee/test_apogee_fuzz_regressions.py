@@ -13,6 +13,7 @@ from starlabel.errors import DataFileError
 from starlabel.testing import edit_fits_card
 from starlabel_apogee import apstar, aspcapstar
 from starlabel_apogee.apstar import ApogeeApStar
+from starlabel_apogee.apvisit import ApogeeApVisit
 from starlabel_apogee.aspcapstar import ApogeeAspcapStar
 
 
@@ -72,6 +73,13 @@ def test_overflowing_wavelength_keywords_are_refused(apogee_files: dict[str, Pat
         "10**(CRVAL1 + CDELT1 * (i + 1 - CRPIX1)) that overflow or vanish (APOGEE: CRVAL1 = 4.179, "
         f"CDELT1 = 6e-6). {apstar.LAYOUT}"
     )
+
+
+def test_apvisit_table_id_column_turned_into_numbers(apogee_files: dict[str, Path], tmp_path: Path) -> None:
+    """Was an uncaught ValueError (truth value of an array): a corrupt TFORM1 made HDU11's APOGEE_ID an array."""
+    path = mutated(apogee_files["apvisit"], tmp_path, 11, "TFORM1", "'18E'")
+    spectra = ApogeeApVisit().read(path)
+    assert spectra.source_id.tolist() == ["2M00000004+0000004"]  # from the HDU0 OBJID keyword
 
 
 def test_sound_files_still_read(apogee_files: dict[str, Path]) -> None:
