@@ -166,8 +166,8 @@ def fits_structure_problem(source: str | Path | bytes) -> str | None:
     ``GCOUNT``, ``GROUPS``, ``TFIELDS``, ...) parseable, ``SIMPLE = T``, ``NAXIS`` and ``TFIELDS`` within
     0-999, ``NAXISn`` and ``PCOUNT`` integers ≥ 0, ``GCOUNT`` an integer ≥ 1, ``BITPIX`` an integer, and that
     each data unit fits in what follows its header (so a corrupt dimension is caught before anything of its
-    size is allocated). Only headers are parsed;
-    data units are skipped (decompressed, for gzip, without being kept).
+    size is allocated). Only headers are parsed; data units are skipped (decompressed, for gzip, without
+    being kept).
 
     Never raises. Returns None for a sound file and also for anything that does not start as FITS, or
     whose primary header has no END card: the FITS reader reports those itself. A corrupt or truncated
