@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Literal
 import numpy as np
 from pydantic import BaseModel, ConfigDict
 
-from starlabel.containers import AuxTable, LabelTable, Spectra
+from starlabel.containers import AuxTable, LabelTable, NativeGrid, Population, Spectra
 
 if TYPE_CHECKING:
     import torch
@@ -132,6 +132,42 @@ class InstrumentReader(Component):
     def read(self, path: Path) -> Spectra:
         """Read every spectrum in ``path``."""
 
+    # -- optional: writing simulated spectra (``starlabel simulate``) --------------------------------------
+    def simulation_grid(self) -> NativeGrid:
+        """The wavelengths, medium and flux convention of this reader's archive files.
+
+        Optional; readers that can write their format (:meth:`write`) implement it.
+
+        Raises
+        ------
+        starlabel.errors.SimulationError
+            This reader cannot write simulated spectra.
+        """
+        raise _cannot_simulate(self)
+
+    def simulation_ids(self, population: Population) -> np.ndarray:
+        """Identifiers of ``population``'s stars as this archive writes them (and :meth:`read` returns them).
+
+        The default is the population's int64 ``source_id``; a reader whose archive uses other ids (an
+        APOGEE_ID, a Gaia-ESO CNAME) derives them, for example from the coordinates. Must be unique.
+        """
+        return population.source_id
+
+    def write(self, spectra: Spectra, folder: Path) -> list[Path]:
+        """Write ``spectra`` under ``folder`` in this reader's archive format; return the files written.
+
+        ``spectra`` is on :meth:`simulation_grid`'s wavelengths, with ids from :meth:`simulation_ids`;
+        ``spectra.meta`` holds ``vrad`` (km/s) and ``snr``. Reading every returned file with :meth:`read`
+        must give back the ids, the wavelengths, the flux (to the format's precision), ivar and mask,
+        and ``vrad`` where the archive keeps it. Optional.
+
+        Raises
+        ------
+        starlabel.errors.SimulationError
+            This reader cannot write simulated spectra.
+        """
+        raise _cannot_simulate(self)
+
 
 @dataclass
 class Normalised:
@@ -182,6 +218,21 @@ class AuxiliaryProvider(Component):
     @abstractmethod
     def load(self, paths: Sequence[Path]) -> AuxTable:
         """Read the provider's columns for every star found in ``paths``."""
+
+    def simulate(self, population: Population, ids: np.ndarray) -> dict[str, np.ndarray]:
+        """Table columns from which :meth:`load` reads this provider's inputs for ``population``.
+
+        ``ids`` are the spectra's identifiers (:meth:`InstrumentReader.simulation_ids`), one per star; the
+        returned mapping holds the id column this provider joins by (filled with ``ids``) and every column
+        :meth:`load` reads, named as in the archive table, each of length N. ``starlabel simulate`` merges
+        the mappings of all providers into one table. Optional.
+
+        Raises
+        ------
+        starlabel.errors.SimulationError
+            This provider cannot simulate its inputs (or a column it is asked for).
+        """
+        raise _cannot_simulate(self)
 
 
 class LabelCuts(BaseModel):
@@ -253,13 +304,34 @@ class Architecture(Component):
 
 
 class Synthesizer(Component):
-    """Forward model from labels to continuum-normalised spectra."""
+    """Forward model from labels to continuum-normalised spectra.
+
+    Third parties plug in real grids (Korg, Turbospectrum, a Payne emulator) by subclassing this and
+    registering the class with ``register_synthesizers``.
+    """
 
     kind = "synthesizer"
 
+    def label_names(self) -> list[str]:
+        """Labels :meth:`synthesize` understands (``teff``, ``logg``, ``m_h``, ``alpha_m``, ``<el>_fe`` ...)."""
+        return ["teff", "logg", "m_h", "alpha_m"]
+
     @abstractmethod
     def synthesize(self, labels: Mapping[str, np.ndarray], wavelength: np.ndarray, resolution: float) -> np.ndarray:
-        """Return (N, P) normalised flux for N label sets on ``wavelength`` at resolving power ``resolution``."""
+        """Return (N, P) continuum-normalised flux.
+
+        Parameters
+        ----------
+        labels : mapping of str to numpy.ndarray
+            N values of each label: ``teff`` (K), ``logg`` (dex), ``m_h`` and ``alpha_m`` (dex) at least;
+            labels the model does not know raise :class:`~starlabel.errors.SimulationError` listing those
+            it knows.
+        wavelength : numpy.ndarray
+            (P,) increasing rest-frame vacuum wavelengths in nm, or (N, P) one grid per star (e.g.
+            Doppler-shifted).
+        resolution : float
+            Resolving power R = lambda / FWHM of the Gaussian instrumental profile.
+        """
 
 
 COMPONENT_KINDS: dict[str, type[Component]] = {
@@ -271,3 +343,12 @@ COMPONENT_KINDS: dict[str, type[Component]] = {
     "normaliser": Normaliser,
 }
 """Registry key → base class. The plugin manager fills one registry per entry."""
+
+
+def _cannot_simulate(component: Component) -> Exception:
+    from starlabel.errors import SimulationError
+
+    return SimulationError(
+        f"{component.kind} {component.name!r} ({type(component).__module__}) cannot simulate its data: it "
+        "does not implement the optional simulation methods; use a descriptor whose components do, or add them"
+    )

@@ -152,3 +152,88 @@ class LabelTable:
         for name in ("values", "errors", "ok"):
             if getattr(self, name).shape != shape:
                 raise ValueError(f"{name} has shape {getattr(self, name).shape}, expected {shape}")
+
+
+@dataclass
+class NativeGrid:
+    """The wavelengths an instrument's archive files use, for writing simulated spectra.
+
+    Attributes
+    ----------
+    wavelength : numpy.ndarray
+        (P,) wavelengths of the archive files, in ``unit`` and ``medium``.
+    unit : str
+        Wavelength unit understood by astropy.
+    medium : {"vacuum", "air"}
+        Medium of the wavelengths.
+    normalised : bool
+        True when the archive publishes continuum-normalised spectra; False for physical fluxes (the
+        simulator then multiplies the normalised model by a stellar continuum in ``flux_unit``).
+    observed_frame : bool
+        True when the archive spectra are in the observed frame: the simulator Doppler-shifts the model
+        by each star's radial velocity and the writer records it where the archive keeps it.
+    flux_unit : str
+        Unit of physical fluxes (``"W m-2 nm-1"``, ``"1e-17 erg s-1 cm-2 Angstrom-1"``); empty when normalised.
+    """
+
+    wavelength: np.ndarray
+    unit: str
+    medium: Medium
+    normalised: bool
+    observed_frame: bool = False
+    flux_unit: str = ""
+
+
+@dataclass
+class Population:
+    """A simulated stellar population: true labels, physical parameters and positions of N stars.
+
+    Attributes
+    ----------
+    source_id : numpy.ndarray
+        (N,) int64 identifiers (unique, positive).
+    labels : dict of str to numpy.ndarray
+        (N,) true labels: at least ``teff`` (K), ``logg`` (dex, cgs), ``m_h`` and ``alpha_m`` (dex);
+        optionally single-element abundances ``<el>_fe`` (dex).
+    mass, radius : numpy.ndarray
+        (N,) mass (solar masses) and radius (solar radii), consistent with ``logg``.
+    distance : numpy.ndarray
+        (N,) heliocentric distance in pc.
+    ra, dec : numpy.ndarray
+        (N,) ICRS coordinates in degrees.
+    parallax : numpy.ndarray
+        (N,) true parallax in mas (1000 / distance).
+    vrad : numpy.ndarray
+        (N,) heliocentric radial velocity in km/s.
+    component : numpy.ndarray
+        (N,) str: ``thin``, ``thick`` or ``halo``.
+    magnitudes : dict of str to numpy.ndarray
+        (N,) apparent magnitudes in generic bands (Vega), no extinction.
+    """
+
+    source_id: np.ndarray
+    labels: dict[str, np.ndarray]
+    mass: np.ndarray
+    radius: np.ndarray
+    distance: np.ndarray
+    ra: np.ndarray
+    dec: np.ndarray
+    parallax: np.ndarray
+    vrad: np.ndarray
+    component: np.ndarray
+    magnitudes: dict[str, np.ndarray] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        n = self.source_id.shape[0]
+        for key in ("teff", "logg", "m_h", "alpha_m"):
+            if key not in self.labels:
+                raise ValueError(f"labels lack {key!r}; a population needs teff, logg, m_h and alpha_m")
+        columns = {f"labels[{k!r}]": v for k, v in self.labels.items()}
+        columns |= {f"magnitudes[{k!r}]": v for k, v in self.magnitudes.items()}
+        for name in ("mass", "radius", "distance", "ra", "dec", "parallax", "vrad", "component"):
+            columns[name] = getattr(self, name)
+        for name, value in columns.items():
+            _rows(name, value, n)
+
+    def __len__(self) -> int:
+        return int(self.source_id.shape[0])

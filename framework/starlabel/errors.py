@@ -198,3 +198,11 @@ class StorageError(StarlabelError):
     """
 
     exit_code = 2
+
+
+# ---------------------------------------------------------------------------------------------------- simulation
+class SimulationError(StarlabelError):
+    """Simulating or degrading spectra is impossible as asked: a component that cannot write its format,
+    a label the synthesizer does not model, a target grid the source does not cover."""
+
+    exit_code = 2
