@@ -39,10 +39,10 @@ def read_fits(source: Path | bytes, label: str, name: str) -> RvsBatch:
     try:
         with fits.open(io.BytesIO(source) if isinstance(source, bytes) else source, memmap=False) as hdul:
             for hdu in hdul[1:]:
-                if isinstance(hdu, fits.BinTableHDU) and {"flux", "flux_error"} <= {
-                    n.lower() for n in hdu.columns.names
-                }:
-                    columns = {n.lower(): hdu.data[n] for n in hdu.columns.names}
+                # a column whose TTYPE card is missing has no name: it cannot be one we read
+                names = [n for n in hdu.columns.names if n] if isinstance(hdu, fits.BinTableHDU) else []
+                if {"flux", "flux_error"} <= {n.lower() for n in names}:
+                    columns = {n.lower(): hdu.data[n] for n in names}
                     meta = _fits_meta({**hdul[0].header, **hdu.header})
                     return _from_columns(columns, meta, label, name)
     except (OSError, ValueError, TypeError, KeyError, VerifyError) as error:

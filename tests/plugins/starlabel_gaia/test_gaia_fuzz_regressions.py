@@ -291,3 +291,17 @@ def test_xp_library_absurd_naxis2_is_refused_before_allocating(xp_maker: ModuleT
 def test_sound_library_still_reads(xp_maker: ModuleType, tmp_path: Path) -> None:
     spectra = GaiaXpSampled().read(xp_maker.write(tmp_path))
     assert len(spectra) == 40 and np.all(np.isfinite(spectra.ivar))
+
+
+def test_rvs_fits_column_without_ttype_is_a_missing_column(rvs_maker: ModuleType, tmp_path: Path) -> None:
+    """Was an uncaught AttributeError: a BINTABLE column whose TTYPE card is gone has the name None."""
+    original = rvs_maker.write_datalink_fits(tmp_path / "original", 0)
+    data = original.read_bytes()
+    card = re.search(rb"TTYPE3  = 'flux_error'[ ]*", data)
+    assert card is not None and card.end() - card.start() == 80
+    path = tmp_path / original.name
+    path.write_bytes(data[: card.start()] + b" " * 80 + data[card.end() :])  # a blank card: TTYPE3 removed
+    with pytest.raises(DataFileError) as caught:
+        GaiaRvsDr3().read(path)
+    assert str(caught.value).startswith(f"{path}: ")
+    assert "flux" in str(caught.value) and "no binary table with flux and flux_error" in str(caught.value)
