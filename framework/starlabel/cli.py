@@ -26,6 +26,7 @@ def make_cli() -> click.Group:
     from starlabel.cli_learn import predict_command, train_command
     from starlabel.cli_plot import plot_group
     from starlabel.cli_plugins import plugins_command
+    from starlabel.cli_simulate import simulate_command
     from starlabel.cli_survey import survey
 
     @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -35,6 +36,7 @@ def make_cli() -> click.Group:
 
     cli.add_command(plugins_command)
     cli.add_command(survey)
+    cli.add_command(simulate_command)
     cli.add_command(ingest_command)
     cli.add_command(store_group)
     cli.add_command(train_command)

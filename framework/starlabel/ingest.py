@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from starlabel.containers import AuxTable, LabelTable, Spectra
-from starlabel.errors import StarlabelError
+from starlabel.errors import DataFileError, StarlabelError
 from starlabel.identify import matching_readers
 from starlabel.join import IdIndex, keep_best
 from starlabel.storage import storage_errors
@@ -159,6 +159,7 @@ class _Pipeline:
         flux, ivar, mask = normalised.flux, normalised.ivar, normalised.mask
         ivar = np.where(mask, 0.0, ivar)
         flux = np.where(mask, 0.0, flux)
+        _check_float32_range(flux, ivar, path)
         good_rows = ~mask.all(axis=1)
         problems = [
             f"{path}: row {row} (source_id {spectra.source_id[row]}): no good pixel on the grid "
@@ -209,6 +210,20 @@ class _Pipeline:
             index = self.velocities[0].lookup(spectra.source_id)
             velocity = np.where(index >= 0, self.velocities[1][np.maximum(index, 0)], np.nan)
         return (velocity * u.Unit(rest.unit)).to_value(u.km / u.s)
+
+
+def _check_float32_range(flux: np.ndarray, ivar: np.ndarray, path: Path) -> None:
+    """Refuse values the store's float32 arrays cannot hold (ivar of tiny physical fluxes overflows to inf)."""
+    limit = float(np.finfo(np.float32).max)
+    for name, values in (("inverse variances", ivar), ("fluxes", flux)):
+        largest = float(np.max(np.abs(values))) if values.size else 0.0
+        if largest > limit:
+            raise DataFileError(
+                str(path),
+                f"{name} up to {largest:.3g} exceed the store's float32 range ({limit:.3g}): the fluxes are in "
+                "units that make them too small or too large; have them normalised (the descriptor's normalise "
+                "section, or a reader option that scales each spectrum)",
+            )
 
 
 def _empty_aux(columns: list[str]) -> AuxTable:

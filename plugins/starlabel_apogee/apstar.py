@@ -22,7 +22,7 @@ import numpy as np
 from pydantic import Field
 
 from starlabel.components import InstrumentReader
-from starlabel.containers import Spectra
+from starlabel.containers import NativeGrid, Population, Spectra
 from starlabel.errors import DataFileError
 from starlabel_apogee.citations import APOGEE_CITATION
 from starlabel_apogee.fitsfile import read_hdus
@@ -128,3 +128,39 @@ class ApogeeApStar(InstrumentReader):
                 "nvisits": np.array([nvisits if isinstance(nvisits, int) else -1], dtype=np.int64),
             },
         )
+
+    # -- simulation (``starlabel simulate``) ---------------------------------------------------------------
+    def simulation_grid(self) -> NativeGrid:
+        """The DR17 apStar grid: 10**(4.179 + 6e-6 i) Å, i = 0 … 8574, vacuum, rest frame.
+
+        Fluxes are physical (``normalised=False``) in 10⁻¹⁷ erg s⁻¹ cm⁻² Å⁻¹, as in apStar files.
+        """
+        from starlabel_apogee.apstar_write import apstar_grid
+
+        return apstar_grid()
+
+    def simulation_ids(self, population: Population) -> np.ndarray:
+        """2MASS-style APOGEE_IDs ``2MHHMMSSss±DDMMSSs`` from the population's ra/dec (truncated, as 2MASS).
+
+        Stars whose truncated coordinates coincide would share an id: the first keeps it, each later one
+        has its right ascension stepped by +0.01 s, +0.02 s … until the id is unused (deterministic; see
+        :func:`starlabel_apogee.designation.apogee_ids`).
+        """
+        from starlabel_apogee.designation import apogee_ids
+
+        return apogee_ids(population.ra, population.dec)
+
+    def write(self, spectra: Spectra, folder: Path) -> list[Path]:
+        """Write one ``apStar-dr17-<APOGEE_ID>.fits`` per spectrum (row 0 = the spectrum, row 1 zero).
+
+        ``meta["vrad"]`` goes to ``VHELIO``, ``meta["snr"]`` to ``SNR``; bad pixels get the BADPIX bit.
+        See :mod:`starlabel_apogee.apstar_write` for the layout.
+
+        Raises
+        ------
+        SimulationError
+            Spectra not on :meth:`simulation_grid`, ids empty or repeated, a file that cannot be written.
+        """
+        from starlabel_apogee.apstar_write import write_apstar_files
+
+        return write_apstar_files(spectra, Path(folder), self.name)

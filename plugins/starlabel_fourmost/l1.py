@@ -22,9 +22,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
+import numpy as np
 from pydantic import Field
 
-from starlabel.containers import Spectra
+from starlabel.containers import NativeGrid, Population, Spectra
 from starlabel.errors import DataFileError
 from starlabel.fitspeek import peek_header
 from starlabel_gaiaeso.citations import SDP_STANDARD
@@ -119,3 +120,33 @@ class FourmostLrL1(EsoSdp1d):
                 f"the SDP layout). {LAYOUT}. Set check_instrument: false to read it anyway",
             )
         return super().read(path)
+
+    # -- simulation (``starlabel simulate``) ---------------------------------------------------------------
+    def simulation_grid(self) -> NativeGrid:
+        """Log-linear vacuum grid 3700–9500 Å at 2.5 pixels per resolution element for R = 6500.
+
+        The real 4GP raster is not shipped; rest frame (the stub layout has no velocity keyword); physical
+        flux in 10⁻¹⁷ erg s⁻¹ cm⁻² Å⁻¹. See :mod:`starlabel_fourmost.l1_write`.
+        """
+        from starlabel_fourmost.l1_write import lrs_grid
+
+        return lrs_grid()
+
+    def simulation_ids(self, population: Population) -> np.ndarray:
+        """The population's int64 ``source_id`` as text (written to the ``id_keyword`` card, read back as str)."""
+        return np.array([str(value) for value in population.source_id.tolist()], dtype=str)
+
+    def write(self, spectra: Spectra, folder: Path) -> list[Path]:
+        """Write one ``L1_<id>.fits`` per spectrum in the stub's SDP 1D layout (``INSTRUME = '4MOST-LRS'``).
+
+        The id goes to ``OBJECT`` and the ``id_keyword`` card (default ``OBJ_NAME``), ``meta["snr"]`` to
+        ``SNR``; no velocity is written (rest frame). Bad pixels get ``QUAL = 1``.
+
+        Raises
+        ------
+        SimulationError
+            Spectra not on :meth:`simulation_grid`, ids empty or repeated, a file that cannot be written.
+        """
+        from starlabel_fourmost.l1_write import write_l1_files
+
+        return write_l1_files(spectra, Path(folder), id_keyword=self.options.id_keyword, reader=self.name)

@@ -36,12 +36,12 @@ import numpy as np
 from pydantic import Field
 
 from starlabel.components import AuxiliaryProvider, ComponentOptions
-from starlabel.containers import AuxTable
+from starlabel.containers import AuxTable, Population
 from starlabel.errors import MissingColumnError
 from starlabel.tables import find_column, float_column, id_column, read_table
 from starlabel_gaia.ids import null_ids
 from starlabel_gaia.parallax_zeropoint import zero_point
-from starlabel_gaia.photometry import ID_CANDIDATES, SENTINEL_BELOW, band_candidates
+from starlabel_gaia.photometry import ID_CANDIDATES, SENTINEL_BELOW, band_candidates, check_simulation_ids
 
 Band = Literal["g", "bp", "rp"]
 ZERO_POINT_COLUMNS: tuple[str, ...] = (
@@ -115,6 +115,34 @@ class GaiaParallax(AuxiliaryProvider):
             Unreadable file, float ids, or files mixing integer and string ids.
         """
         return AuxTable.concat(self.columns(), [(str(path), *self._load_one(Path(path))) for path in paths])
+
+    def simulate(self, population: Population, ids: np.ndarray) -> dict[str, np.ndarray]:
+        """``gaia_source`` astrometry of ``population``: the id column (``ids``), the observed parallax (true
+        parallax + the Lindegren et al. 2021 zero point + noise of the DR3 parallax uncertainty at the
+        star's G), ``parallax_error``, ``parallax_over_error``, the zero-point inputs
+        (``astrometric_params_solved``, ``nu_eff_used_in_astrometry``, ``pseudocolour``, ``ecl_lat``, the G
+        magnitude) and the BP, RP magnitudes, named as :meth:`load` reads them; ``ra``, ``dec`` too. See
+        :mod:`starlabel_gaia.simulate_aux`. The zero point is always injected, whatever ``zero_point`` says:
+        with ``lindegren2021`` :meth:`load` gives back the true parallax plus the noise.
+
+        Raises
+        ------
+        SimulationError
+            The population has no V or I magnitude (G is derived from them), or ``ids`` is not one per star.
+        """
+        from starlabel_gaia.simulate_aux import astrometry_columns, photometry_columns
+
+        options = self.options
+        out = {options.id_column or ID_CANDIDATES[0]: check_simulation_ids(self.name, population, ids)}
+        photometry = photometry_columns(population, self.name)
+        astrometry = astrometry_columns(population, photometry)
+        out[options.parallax_column] = astrometry.pop("parallax")
+        out[options.parallax_error_column] = astrometry.pop("parallax_error")
+        astrometry.pop("zero_point")
+        out |= astrometry
+        for band in ("g", "bp", "rp"):
+            out[getattr(options, f"{band}_column") or band_candidates(band)[0]] = photometry[f"phot_{band}_mean_mag"]
+        return out
 
     # ------------------------------------------------------------------------------------------ one file
     def _load_one(self, path: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

@@ -10,7 +10,7 @@ import numpy as np
 from pydantic import Field
 
 from starlabel.components import AuxiliaryProvider, ComponentOptions
-from starlabel.containers import AuxTable
+from starlabel.containers import AuxTable, Population
 from starlabel.errors import MissingColumnError
 from starlabel.tables import find_column, float_column, id_column, read_table
 from starlabel_gaia.ids import null_ids
@@ -24,6 +24,25 @@ SENTINEL_BELOW = -90.0
 def band_candidates(band: str) -> list[str]:
     """Column names tried for ``band``: the Gaia archive's, then those of SDSS/APOGEE tables."""
     return [f"phot_{band}_mean_mag", f"gaiaedr3_phot_{band}_mean_mag", f"gaiadr3_phot_{band}_mean_mag"]
+
+
+def check_simulation_ids(provider: str, population: Population, ids: np.ndarray) -> np.ndarray:
+    """``ids`` as an array, checked to hold one id per star of ``population``.
+
+    Raises
+    ------
+    SimulationError
+        Another number of ids than stars.
+    """
+    from starlabel.errors import SimulationError
+
+    ids = np.asarray(ids)
+    if ids.shape != (len(population),):
+        raise SimulationError(
+            f"{provider}: {ids.shape[0] if ids.ndim else 0} ids for a population of {len(population)} stars; "
+            "simulate needs one id per star"
+        )
+    return ids
 
 
 class GaiaPhotometryOptions(ComponentOptions):
@@ -100,6 +119,26 @@ class GaiaPhotometry(AuxiliaryProvider):
         values = np.stack([mags[c] for c in names], axis=1)[keep]
         missing = np.stack([bad[c] for c in names], axis=1)[keep]
         return sid[keep], values, missing
+
+    def simulate(self, population: Population, ids: np.ndarray) -> dict[str, np.ndarray]:
+        """``gaia_source`` photometry of ``population``: the id column (``ids``), the three magnitude columns
+        :meth:`load` reads (named by the options, else ``phot_<band>_mean_mag``) and the
+        ``phot_<band>_mean_flux``, ``_flux_error``, ``_flux_over_error`` columns; G, BP, RP from V and V − I
+        (Riello et al. 2021) with DR3-like noise, see :mod:`starlabel_gaia.simulate_aux`.
+
+        Raises
+        ------
+        SimulationError
+            The population has no V or I magnitude, or ``ids`` is not one per star.
+        """
+        from starlabel_gaia.simulate_aux import photometry_columns
+
+        out = {self.options.id_column or ID_CANDIDATES[0]: check_simulation_ids(self.name, population, ids)}
+        columns = photometry_columns(population, self.name)
+        for band in BANDS:
+            out[getattr(self.options, f"{band}_column") or band_candidates(band)[0]] = columns[f"phot_{band}_mean_mag"]
+        out |= {key: value for key, value in columns.items() if not key.endswith("_mean_mag")}
+        return out
 
     @staticmethod
     def _resolve(table: Any, path: Path, option: str, given: str | None, candidates: Sequence[str], what: str) -> str:

@@ -22,7 +22,7 @@ import numpy as np
 from pydantic import Field
 
 from starlabel.components import ComponentOptions, InstrumentReader
-from starlabel.containers import Spectra
+from starlabel.containers import NativeGrid, Spectra
 from starlabel_gaia.ids import null_ids
 from starlabel_gaia.rvs_batch import RvsBatch
 from starlabel_gaia.rvs_grid import RVS_PIXELS, rvs_wavelength
@@ -101,6 +101,26 @@ class GaiaRvsDr3(InstrumentReader):
 
         path = Path(path)
         return to_spectra(read_rvs(path, self.options.prefetch), str(path), self.options.min_valid_pixels)
+
+    # -------------------------------------------------------------------------------- simulation
+    def simulation_grid(self) -> NativeGrid:
+        """846-870 nm in 0.01 nm steps (2401 px), vacuum, continuum-normalised, rest frame (as DR3 publishes)."""
+        from starlabel_gaia.rvs_write import rvs_simulation_grid
+
+        return rvs_simulation_grid()
+
+    def write(self, spectra: Spectra, folder: Path) -> list[Path]:
+        """Write ``spectra`` as bulk ``RvsMeanSpectrum_NNNNNN-MMMMMM.csv.gz`` files (at most 5000 sources
+        each, never overwriting a file); see :mod:`starlabel_gaia.rvs_write`.
+
+        Raises
+        ------
+        SimulationError
+            Spectra on another grid, air wavelengths, ids that are not positive integers, unwritable folder.
+        """
+        from starlabel_gaia.rvs_write import write_rvs
+
+        return write_rvs(spectra, Path(folder))
 
 
 def to_spectra(batch: RvsBatch, label: str, min_valid_pixels: int) -> Spectra:

@@ -29,7 +29,7 @@ import numpy as np
 from pydantic import Field
 
 from starlabel.components import AuxiliaryProvider, ComponentOptions
-from starlabel.containers import AuxTable
+from starlabel.containers import AuxTable, Population
 from starlabel.errors import MissingColumnError
 from starlabel.tables import find_column, float_column, id_column
 from starlabel_gaia.ids import null_ids
@@ -104,6 +104,27 @@ class GaiaXpCoefficients(AuxiliaryProvider):
             for part in read_archive_tables(path, "XP_CONTINUOUS", self.options.hdu)
         ]
         return AuxTable.concat(self.columns(), parts)
+
+    def simulate(self, population: Population, ids: np.ndarray) -> dict[str, np.ndarray]:
+        """The id column (``ids``) and (N, 55) ``bp_coefficients``, ``rp_coefficients`` (named by the options)
+        of **XP-like** coefficients: each star's Planck continuum projected on 55 Legendre functions over
+        the BP and RP ranges (see :mod:`starlabel_gaia.simulate_aux`; not Gaia's Hermite basis). With
+        ``normalise: by_g_flux`` also the G flux column (from the simulated photometry).
+
+        Raises
+        ------
+        SimulationError
+            ``ids`` is not one per star; with ``by_g_flux``, the population has no V or I magnitude.
+        """
+        from starlabel_gaia.photometry import check_simulation_ids
+        from starlabel_gaia.simulate_aux import photometry_columns, xp_coefficients
+
+        options = self.options
+        out = {options.id_column or ID_CANDIDATES[0]: check_simulation_ids(self.name, population, ids)}
+        out[options.bp_column], out[options.rp_column] = xp_coefficients(population)
+        if options.normalise == "by_g_flux":
+            out[options.g_flux_column] = photometry_columns(population, self.name)["phot_g_mean_flux"]
+        return out
 
     def _load_table(self, part: ArchiveTable) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         table, label = part.table, part.label

@@ -35,7 +35,7 @@ import numpy as np
 from pydantic import Field
 
 from starlabel.components import ComponentOptions, InstrumentReader
-from starlabel.containers import Spectra
+from starlabel.containers import NativeGrid, Spectra
 from starlabel.errors import DataFileError
 from starlabel.fitspeek import column_names, peek_header
 from starlabel.tables import find_column, float_column, id_column, read_table, resolve_column
@@ -217,6 +217,28 @@ class GaiaXpSampled(InstrumentReader):
             meta=meta,
             problems=rows.problems + self._duplicate_report(path, "source_id", ids),
         )
+
+    # ---------------------------------------------------------------------------------------- simulation
+    def simulation_grid(self) -> NativeGrid:
+        """336-1020 nm in 2 nm steps (343 px), flux in W m⁻² nm⁻¹ (not normalised), rest frame."""
+        from starlabel_gaia.xp_write import xp_simulation_grid
+
+        return xp_simulation_grid()
+
+    def write(self, spectra: Spectra, folder: Path) -> list[Path]:
+        """Write ``spectra`` as bulk ``XpSampledMeanSpectrum_NNNNNN-MMMMMM.csv.gz`` files (the archive's
+        RAW/bulk ECSV layout, at most 5000 sources each, never overwriting a file); see
+        :mod:`starlabel_gaia.xp_write`. :meth:`read` gives the flux back as written unless
+        ``normalise_by_median`` is set.
+
+        Raises
+        ------
+        SimulationError
+            Spectra on another grid, air wavelengths, ids that are not positive integers, unwritable folder.
+        """
+        from starlabel_gaia.xp_write import write_xp_sampled
+
+        return write_xp_sampled(spectra, Path(folder))
 
     # ------------------------------------------------------------------------------------------- helpers
     @staticmethod

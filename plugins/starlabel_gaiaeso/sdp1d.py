@@ -23,7 +23,7 @@ import numpy as np
 from pydantic import Field
 
 from starlabel.components import ComponentOptions, InstrumentReader
-from starlabel.containers import Spectra
+from starlabel.containers import NativeGrid, Population, Spectra
 from starlabel.errors import DataFileError
 from starlabel_gaiaeso.citations import SDP_URL, SPECTRA_CITATION
 from starlabel_gaiaeso.identify import is_sdp_spectrum
@@ -132,6 +132,57 @@ class EsoSdp1d(InstrumentReader):
             unit=unit,
             medium=self._medium(wave_col),
             meta=self._meta(content.header0),
+        )
+
+    # -- simulation (``starlabel simulate``) ---------------------------------------------------------------
+    def simulation_grid(self) -> NativeGrid:
+        """The product grid of the ``setup`` option: air nm, observed frame, physical flux.
+
+        GIRAFFE setups are sampled at 0.005 nm (HR15N: 647.0–679.0 nm, 6401 pixels), UVES at 0.0025 nm
+        (assumed); see :mod:`starlabel_gaiaeso.sdp1d_write`.
+
+        Raises
+        ------
+        SimulationError
+            The ``setup`` option is ``any``: simulated files need one setup.
+        """
+        from starlabel_gaiaeso.sdp1d_write import ges_grid
+
+        return ges_grid(self.options.setup, self.name)
+
+    def simulation_ids(self, population: Population) -> np.ndarray:
+        """Gaia-ESO CNAMEs ``HHMMSSss±DDMMSSs`` from the population's ra/dec (truncated).
+
+        Stars whose truncated coordinates coincide would share a CNAME: the first keeps it, each later
+        one has its right ascension stepped by +0.01 s, +0.02 s … until unused (deterministic; see
+        :func:`starlabel_gaiaeso.cname.cnames`).
+        """
+        from starlabel_gaiaeso.cname import cnames
+
+        return cnames(population.ra, population.dec)
+
+    def write(self, spectra: Spectra, folder: Path) -> list[Path]:
+        """Write one ESO SDP 1D file ``ADP.<timestamp>.fits`` per spectrum (the ``setup`` option's grid).
+
+        The id goes to ``OBJECT`` and the ``id_keyword`` card, ``meta["vrad"]`` (km/s) to the first of
+        ``vrad_keywords``, ``meta["snr"]`` to ``SNR``; bad pixels get ``QUAL = 1``. Layout and naming:
+        :mod:`starlabel_gaiaeso.sdp1d_write`.
+
+        Raises
+        ------
+        SimulationError
+            ``setup: any``, spectra not on :meth:`simulation_grid`, ids empty or repeated, a file that
+            cannot be written.
+        """
+        from starlabel_gaiaeso.sdp1d_write import write_ges_files
+
+        return write_ges_files(
+            spectra,
+            Path(folder),
+            setup=self.options.setup,
+            id_keyword=self.options.id_keyword,
+            vrad_keyword=self.options.vrad_keywords[0] if self.options.vrad_keywords else "VRAD",
+            reader=self.name,
         )
 
     # ------------------------------------------------------------------------------------------- helpers

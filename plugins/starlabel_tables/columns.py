@@ -9,7 +9,7 @@ import numpy as np
 from pydantic import Field
 
 from starlabel.components import AuxiliaryProvider, ComponentOptions
-from starlabel.containers import AuxTable
+from starlabel.containers import AuxTable, Population
 from starlabel.tables import float_column, id_column, read_table
 
 
@@ -45,3 +45,20 @@ class TableColumns(AuxiliaryProvider):
             values = np.stack([c[0] for c in cols], axis=1)[keep]
             parts.append((str(path), sid[keep], values, np.stack([c[1] for c in cols], axis=1)[keep]))
         return AuxTable.concat(self.columns(), parts)
+
+    def simulate(self, population: Population, ids: np.ndarray) -> dict[str, np.ndarray]:
+        """``{id_column: ids}`` plus every mapped table column, its values found in ``population`` by name.
+
+        Names are matched case-insensitively (``_``, ``-``, ``.``, blanks ignored): the table column's name,
+        else the input name, among the population's magnitudes (with aliases such as ``Ks``, ``k_s``,
+        ``kmag``, ``j_m``), labels and fields ``ra``, ``dec``, ``parallax``, ``distance``, ``vrad``, ``mass``,
+        ``radius``. The alias table is in :mod:`starlabel_tables.columns_simulate`.
+
+        Raises
+        ------
+        SimulationError
+            A column the population cannot provide (the message lists what it offers).
+        """
+        from starlabel_tables.columns_simulate import simulate_columns
+
+        return simulate_columns(population, ids, self.options.id_column, self.options.columns, self.name)

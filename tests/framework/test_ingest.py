@@ -130,6 +130,19 @@ def test_bad_files_reported_and_skipped_or_strict(tmp_path: Path, plugins: Plugi
         run(tmp_path, plugins, descriptor, store="strict.zarr", strict=True)
 
 
+def test_ivar_beyond_float32_is_a_file_error_not_inf(tmp_path: Path, plugins: Plugins) -> None:
+    """Physical fluxes of ~1e-17 with 1% errors have ivar ~1e38: the float32 store would hold inf."""
+    descriptor = survey(tmp_path, n_files=1)
+    flux = np.full((2, len(GRID)), 3e-18)
+    write_npz(tmp_path / "spec_tiny.npz", [7, 8], GRID, flux, flux * 0.01)
+    report = run(tmp_path, plugins, descriptor)
+    failed = {Path(f["file"]).name: f["error"] for f in report.files_failed}
+    assert list(failed) == ["spec_tiny.npz"] and report.rows == 20
+    assert "inverse variances up to 1.11e+39 exceed the store's float32 range (3.4e+38)" in failed["spec_tiny.npz"]
+    assert "have them normalised" in failed["spec_tiny.npz"]
+    assert np.isfinite(arrays(tmp_path / "store.zarr")["ivar"]).all()
+
+
 def test_duplicates_keep_highest_snr_or_error(tmp_path: Path, plugins: Plugins) -> None:
     descriptor = survey(tmp_path, n_files=1, per_file=4)
     flux = np.ones((1, 41))
