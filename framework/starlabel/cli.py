@@ -18,6 +18,7 @@ from starlabel.plugins import Plugins, load_plugins
 
 def make_cli() -> click.Group:
     """Return a new root command group with the core's sub-commands."""
+    from starlabel.cli_degrade import degrade_command
     from starlabel.cli_demo import demo
     from starlabel.cli_design import design_command
     from starlabel.cli_evaluate import evaluate_command
@@ -38,6 +39,7 @@ def make_cli() -> click.Group:
     cli.add_command(survey)
     cli.add_command(simulate_command)
     cli.add_command(ingest_command)
+    cli.add_command(degrade_command)
     cli.add_command(store_group)
     cli.add_command(train_command)
     cli.add_command(predict_command)
