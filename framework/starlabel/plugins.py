@@ -40,6 +40,7 @@ BUILTIN_PLUGINS: tuple[str, ...] = (
     "starlabel_gaiaeso.plugin",
     "starlabel_fourmost.plugin",
     "starlabel_nets.plugin",
+    "starlabel_synth.plugin",
 )
 """Modules registered as built-in plugins, in order. Each is shaped like a third-party plugin."""
 

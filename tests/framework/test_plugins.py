@@ -54,8 +54,9 @@ def test_fresh_manager_has_builtins_and_no_shared_state() -> None:
         "starlabel_gaiaeso",
         "starlabel_fourmost",
         "starlabel_nets",
+        "starlabel_synth",
     ]
-    assert len(BUILTIN_PLUGINS) == 8
+    assert len(BUILTIN_PLUGINS) == 9
 
 
 def test_disable_plugins_blocks_builtin_and_extra() -> None:
