@@ -29,8 +29,9 @@ from starlabel_synth.resampling import (
 )
 from starlabel_synth.strengths import Abundances, line_widths
 
-COVERAGE_NM: tuple[float, float] = (360.0, 1720.0)
-"""Wavelengths (vacuum nm) the shipped line list covers; requests outside are refused."""
+COVERAGE_NM: tuple[float, float] = (300.0, 2500.0)
+"""Wavelengths (vacuum nm) the model accepts; requests outside are refused (most likely Angstrom or another
+unit). The shipped lines cover 370–1700 nm: elsewhere inside this range the model returns the continuum (1)."""
 
 REFERENCE_DOPPLER_KMS = 1.2
 """Narrowest Doppler width the fine grid is built for (Fe near 3500 K with 0.5 km/s microturbulence)."""
@@ -116,7 +117,7 @@ class LineListSynthesizer(Synthesizer):
         ------
         starlabel.errors.SimulationError
             For an unknown or missing label, label values that are not finite (or a Teff ≤ 0), labels of
-            different lengths, wavelengths that are not finite and increasing or lie outside 360–1720 nm,
+            different lengths, wavelengths that are not finite and increasing or lie outside 300–2500 nm,
             a wavelength array whose rows do not match the labels, or a resolution that is not positive.
         """
         values = self._labels(labels)
@@ -247,8 +248,9 @@ class LineListSynthesizer(Synthesizer):
         low, high = float(wave.min()), float(wave.max())
         if low < COVERAGE_NM[0] or high > COVERAGE_NM[1]:
             raise SimulationError(
-                f"synthesizer {self.name!r}: wavelengths {low:g}–{high:g} nm leave the range its line list covers, "
-                f"{COVERAGE_NM[0]:g}–{COVERAGE_NM[1]:g} nm (vacuum nm; convert Angstrom or air wavelengths first)"
+                f"synthesizer {self.name!r}: wavelengths {low:g}–{high:g} nm leave the range it accepts, "
+                f"{COVERAGE_NM[0]:g}–{COVERAGE_NM[1]:g} nm (vacuum nm; convert Angstrom or air wavelengths first; "
+                "its lines cover 370–1700 nm, elsewhere it returns the continuum)"
             )
         return wave
 

@@ -260,7 +260,7 @@ def test_unknown_label_lists_known_labels(synth: LineListSynthesizer) -> None:
             {"teff": [5000.0], "logg": [4.0], "m_h": [0.0]},
             RVS * 10,
             11500.0,
-            "leave the range its line list covers, 360–1720 nm",
+            "leave the range it accepts, 300–2500 nm",
         ),
         ({"teff": [5000.0], "logg": [4.0], "m_h": [0.0]}, RVS[::-1], 11500.0, "must increase strictly"),
         (
