@@ -185,28 +185,29 @@ class StoreDataset(IterableDataset):
         info = get_worker_info()
         rng = np.random.default_rng([self.spec.seed, self.epoch, self.rank, info.id if info else 0])
         size = self.batch_size or 1
-        pool: dict[str, np.ndarray] | None = None
+        pool: _Pool | None = None
+        plain_pool: dict[str, np.ndarray] | None = None
         for chunk in self._my_chunks():
             rows = self._rows(store, chunk)
             if rows is None:
                 continue
-            pool = rows if pool is None else {k: np.concatenate([pool[k], v]) for k, v in rows.items()}
             if not self.shuffle:
-                while len(pool["row"]) >= size:
-                    yield self._emit({k: v[:size] for k, v in pool.items()})
-                    pool = {k: v[size:] for k, v in pool.items()}
+                plain = rows if plain_pool is None else {k: np.concatenate([plain_pool[k], v]) for k, v in rows.items()}
+                while len(plain["row"]) >= size:
+                    yield self._emit({k: v[:size] for k, v in plain.items()})
+                    plain = {k: v[size:] for k, v in plain.items()}
+                plain_pool = plain
                 continue
-            while len(pool["row"]) >= self.buffer_rows + size:
-                pick = rng.choice(len(pool["row"]), size=size, replace=False)
-                yield self._emit({k: v[pick] for k, v in pool.items()})
-                rest = np.ones(len(pool["row"]), bool)
-                rest[pick] = False
-                pool = {k: v[rest] for k, v in pool.items()}
-        if pool is None:
+            pool = _Pool(rows) if pool is None else pool.extended(rows)
+            while pool.alive >= self.buffer_rows + size:
+                # the same draws as picking positions among the waiting rows and deleting them in place
+                yield self._emit(pool.take(rng.choice(pool.alive, size=size, replace=False)))
+        remaining = plain_pool if not self.shuffle else (pool.compacted() if pool is not None else None)
+        if remaining is None:
             return
-        order = rng.permutation(len(pool["row"])) if self.shuffle else np.arange(len(pool["row"]))
+        order = rng.permutation(len(remaining["row"])) if self.shuffle else np.arange(len(remaining["row"]))
         for begin in range(0, len(order), size):
-            yield self._emit({k: v[order[begin : begin + size]] for k, v in pool.items()})
+            yield self._emit({k: v[order[begin : begin + size]] for k, v in remaining.items()})
 
     def _emit(self, rows: dict[str, np.ndarray]) -> dict[str, torch.Tensor]:
         """One batch (``batch_size`` set) or one row, as torch tensors that own their memory."""
@@ -248,6 +249,58 @@ class StoreDataset(IterableDataset):
             "aux": np.ascontiguousarray(values[:, k:]),
             "aux_missing": np.ascontiguousarray(~present[:, k:]),
         }
+
+
+class _Pool:
+    """The shuffle buffer: rows in arrival order, taken by their position among the rows still waiting.
+
+    Taking rows only marks them gone (a Fenwick tree of the waiting rows finds a position's row in
+    O(log n)); the arrays are compacted once per arriving chunk, so emitting a row costs no copy of the
+    buffer, and memory stays bounded by the buffer plus one chunk.
+    """
+
+    def __init__(self, rows: dict[str, np.ndarray]) -> None:
+        self.rows = rows
+        self.waiting = np.ones(len(rows["row"]), dtype=bool)
+        self.alive = len(self.waiting)
+        n = self.alive
+        self._tree = [0] + [i & -i for i in range(1, n + 1)]  # counts of waiting rows, all 1
+        self._top = 1 << (n.bit_length() - 1) if n else 0
+
+    def compacted(self) -> dict[str, np.ndarray]:
+        """The waiting rows, in arrival order (copies)."""
+        if self.alive == len(self.waiting):
+            return self.rows
+        keep = np.flatnonzero(self.waiting)
+        return {k: v[keep] for k, v in self.rows.items()}
+
+    def extended(self, rows: dict[str, np.ndarray]) -> _Pool:
+        """A pool of the waiting rows followed by ``rows``."""
+        waiting = self.compacted()
+        return _Pool({k: np.concatenate([waiting[k], v]) for k, v in rows.items()})
+
+    def take(self, positions: np.ndarray) -> dict[str, np.ndarray]:
+        """Rows at ``positions`` (0-based, among the waiting rows, all counted before any is taken), in
+        that order; they stop waiting."""
+        tree, n = self._tree, len(self.waiting)
+        found = []
+        for position in positions.tolist():
+            index, rest, step = 0, position + 1, self._top
+            while step:
+                nxt = index + step
+                if nxt <= n and tree[nxt] < rest:
+                    index, rest = nxt, rest - tree[nxt]
+                step >>= 1
+            found.append(index)  # 0-based row index
+        for index in found:
+            i = index + 1
+            while i <= n:
+                tree[i] -= 1
+                i += i & -i
+        picked = np.array(found, dtype=np.int64)
+        self.waiting[picked] = False
+        self.alive -= len(found)
+        return {k: v[picked] for k, v in self.rows.items()}
 
 
 def make_loader(dataset: StoreDataset, batch_size: int = 64, workers: int = 0) -> DataLoader:

@@ -147,14 +147,16 @@ class _Pipeline:
             and wave.shape == grid.wavelength.shape
             and np.allclose(wave, grid.wavelength, rtol=1e-12, atol=0)
         ):
-            flux, ivar, mask = spectra.flux.astype(np.float64), spectra.ivar.astype(np.float64), spectra.mask.copy()
-            bad = mask | ~np.isfinite(flux) | ~(ivar > 0) | ~np.isfinite(ivar)
-            flux, ivar, mask = np.where(bad, 0.0, flux), np.where(bad, 0.0, ivar), bad
+            # no copies of the reader's arrays: np.where below makes the new ones
+            flux, ivar = spectra.flux.astype(np.float64, copy=False), spectra.ivar.astype(np.float64, copy=False)
+            bad = spectra.mask | ~np.isfinite(flux) | ~((ivar > 0) & (ivar < np.inf))  # NaN, ±inf, ≤ 0
+            flux = np.where(bad, 0.0, flux)
+            mask = bad | self.region_mask
+            ivar = np.where(mask, 0.0, ivar)  # zero where bad or in a mask region, as the two steps did
         else:
             out = resample(wave, spectra.flux, spectra.ivar, spectra.mask, grid, mode=self.mode)
-            flux, ivar, mask = out.flux, out.ivar, out.mask
-        mask = mask | self.region_mask
-        ivar = np.where(mask, 0.0, ivar)
+            mask = out.mask | self.region_mask
+            flux, ivar = out.flux, np.where(mask, 0.0, out.ivar)
         normalised = self.normaliser.normalise(grid.wavelength, flux, ivar, mask, self.arms)
         flux, ivar, mask = normalised.flux, normalised.ivar, normalised.mask
         ivar = np.where(mask, 0.0, ivar)
@@ -216,7 +218,7 @@ def _check_float32_range(flux: np.ndarray, ivar: np.ndarray, path: Path) -> None
     """Refuse values the store's float32 arrays cannot hold (ivar of tiny physical fluxes overflows to inf)."""
     limit = float(np.finfo(np.float32).max)
     for name, values in (("inverse variances", ivar), ("fluxes", flux)):
-        largest = float(np.max(np.abs(values))) if values.size else 0.0
+        largest = max(float(np.max(values)), -float(np.min(values))) if values.size else 0.0  # no |values| copy
         if largest > limit:
             raise DataFileError(
                 str(path),

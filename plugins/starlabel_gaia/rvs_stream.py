@@ -45,6 +45,11 @@ class TextStream:
         self.tail = b""
         self.lines_read = 0
 
+    @property
+    def prefetching(self) -> bool:
+        """True when background threads were asked for (decompression ahead of the consumer)."""
+        return self._prefetch
+
     def chunks(self) -> Iterator[bytes]:
         """Decompressed (or plain) byte chunks of the whole stream."""
         self._active = self._prefetched() if self._prefetch else self._chunks()
