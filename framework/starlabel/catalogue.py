@@ -5,7 +5,10 @@ folder beside the output; :meth:`CatalogueWriter.finish` then assembles the part
 output file, streaming one part at a time (memory stays bounded by about one part), and removes the
 parts folder. An interrupted prediction leaves the parts folder behind: a new writer given the same
 columns, number of parts and fingerprint resumes it (:meth:`CatalogueWriter.done` says which parts are
-already there); one given anything else refuses it, and ``overwrite=True`` starts over.
+already there); one given anything else refuses it, and ``overwrite=True`` starts over. Other processes
+(the Dask workers of ``starlabel predict --dask``) may write parts for a writer that holds the lock,
+through :class:`CatalogueParts` given its ``out``, columns, ``n_parts`` and fingerprint; they write the
+same files the writer would.
 
 Layout while writing ``out = cat.fits``::
 
@@ -262,8 +265,199 @@ def _npy_header(archive: zipfile.ZipFile, name: str) -> tuple[tuple[int, ...], n
     return shape, dtype
 
 
+# -------------------------------------------------------------------------------------------------- parts
+class CatalogueParts:
+    """The part-writing half of :class:`CatalogueWriter`: a table checked and written as one part, atomically.
+
+    A :class:`CatalogueWriter` takes the lock, prepares the parts folder and assembles the catalogue; the
+    parts themselves may be written by other processes (the Dask workers of ``starlabel predict --dask``)
+    through a ``CatalogueParts`` built with the writer's ``out``, ``columns``, ``n_parts`` and
+    ``fingerprint``: its parts are the same files, byte for byte, as the writer's own. It takes no lock
+    and creates no folder.
+
+    Parameters
+    ----------
+    out : str | Path
+        The catalogue file the parts belong to (its suffix picks the format, as for the writer).
+    columns : Sequence[Column]
+        The columns, in file order (those of the writer).
+    n_parts : int
+        Number of parts, indexed ``0 .. n_parts - 1``.
+    fingerprint : Mapping[str, Any], optional
+        The run's fingerprint. When given, a part is written only into a parts folder that is this run's
+        (its run record has these columns, ``n_parts`` and fingerprint; checked before writing and again
+        just before the rename), so a late task of an abandoned run never writes into the parts folder of
+        a run with other inputs; a late part of the same run is the very file that run writes.
+
+    Raises
+    ------
+    CatalogueError
+        Unknown suffix, bad columns or ``n_parts``.
+    """
+
+    def __init__(
+        self,
+        out: str | Path,
+        columns: Sequence[Column],
+        *,
+        n_parts: int,
+        fingerprint: Mapping[str, Any] | None = None,
+    ) -> None:
+        self.out = Path(out)
+        self.format = _format_of(self.out)
+        self.columns: tuple[Column, ...] = tuple(columns)
+        self._dtypes = [_column_dtype(c) for c in self.columns]
+        self._check_columns()
+        if isinstance(n_parts, bool) or not isinstance(n_parts, int | np.integer) or n_parts < 0:
+            raise CatalogueError(f"{self.out}: n_parts must be an integer >= 0, not {n_parts!r}")
+        self.n_parts = int(n_parts)
+        self._token = uuid.uuid4().hex
+        self._expected_run = None if fingerprint is None else self._run_record_of(fingerprint)
+
+    @property
+    def parts_dir(self) -> Path:
+        """The folder holding the parts: ``out.with_name(out.name + '.parts')``."""
+        return self.out.with_name(self.out.name + ".parts")
+
+    def _part_path(self, index: int) -> Path:
+        return self.parts_dir / f"part-{index:06d}.npz"
+
+    def write_part(self, index: int, table: Mapping[str, np.ndarray]) -> None:
+        """Write part ``index`` atomically (write a temporary file, fsync, rename); rewriting a part replaces it.
+
+        Parameters
+        ----------
+        index : int
+            Part number in ``[0, n_parts)``.
+        table : Mapping[str, np.ndarray]
+            Exactly the catalogue's columns, as 1-d arrays of one length whose values cast to the column
+            types without loss of kind (int to float is fine, float to int is not; integers must fit,
+            strings must fit their width, and be ASCII for FITS).
+
+        Raises
+        ------
+        CatalogueError
+            Index out of range, columns missing or unexpected, lengths differ, or values that do not fit;
+            with ``fingerprint``: the parts folder is not (or no longer) that of this run.
+        """
+        if isinstance(index, bool) or not isinstance(index, int | np.integer) or not 0 <= index < self.n_parts:
+            raise CatalogueError(
+                f"{self.out}: part index {index!r} is out of range; this catalogue has parts 0 to {self.n_parts - 1}"
+            )
+        arrays = self._check_table(int(index), table)
+        self._check_same_run(int(index))
+        path = self._part_path(int(index))
+        tmp = self.parts_dir / f".{path.name}.{self._token}.tmp"
+        with storage_errors(self.out, f"write catalogue part {index}", CatalogueError, then=RESUME):
+            try:
+                with open(tmp, "wb") as handle:
+                    np.savez(handle, **{f"c{i}": a for i, a in enumerate(arrays)})
+                    handle.flush()
+                    os.fsync(handle.fileno())
+                self._check_same_run(int(index))
+                os.replace(tmp, path)
+            except BaseException:
+                tmp.unlink(missing_ok=True)
+                raise
+        _fsync_dir(self.parts_dir)
+
+    def _check_same_run(self, index: int) -> None:
+        """With ``fingerprint``: refuse to write part ``index`` unless the parts folder is this run's."""
+        if self._expected_run is None:
+            return
+        try:
+            recorded = json.loads((self.parts_dir / RUN_FILE).read_text())
+        except (OSError, ValueError):
+            recorded = None
+        if recorded != self._expected_run:
+            raise CatalogueError(
+                f"{self.out}: part {index} not written: {self.parts_dir.name} is no longer the parts folder of the "
+                f"prediction that asked for it (its {RUN_FILE} is missing or records other inputs); that "
+                "prediction was finished, removed or replaced by one with other inputs"
+            )
+
+    def _run_record_of(self, fingerprint: Mapping[str, Any]) -> dict[str, Any]:
+        """The run record (``_run.json``) of a run with these columns, number of parts and ``fingerprint``."""
+        return {
+            "format": RUN_FORMAT,
+            "format_version": RUN_FORMAT_VERSION,
+            "columns": [asdict(c) for c in self.columns],
+            "n_parts": self.n_parts,
+            "fingerprint": _json_canonical(dict(fingerprint), "fingerprint"),
+        }
+
+    def _check_columns(self) -> None:
+        if not self.columns:
+            raise CatalogueError(f"{self.out}: a catalogue needs at least one column")
+        names = [c.name for c in self.columns]
+        dupes = sorted({n for n in names if names.count(n) > 1})
+        if dupes:
+            raise CatalogueError(f"{self.out}: duplicate column names: {', '.join(dupes)}")
+        for column in self.columns:
+            if not isinstance(column.name, str) or not column.name:
+                raise CatalogueError(f"{self.out}: every column needs a non-empty name, not {column.name!r}")
+            texts = [column.name, column.unit or "", column.description]
+            if self.format == "fits" and not all(_is_ascii_printable(t) for t in texts):
+                raise CatalogueError(
+                    f"{self.out}: column {column.name!r}: FITS names, units and descriptions must be printable ASCII"
+                )
+        if self.format == "fits" and len(self.columns) > 999:
+            raise CatalogueError(f"{self.out}: FITS tables hold at most 999 columns, not {len(self.columns)}")
+
+    def _check_table(self, index: int, table: Mapping[str, np.ndarray]) -> list[np.ndarray]:
+        where = f"{self.out}: part {index}"
+        expected = [c.name for c in self.columns]
+        missing = [n for n in expected if n not in table]
+        unexpected = [str(n) for n in table if n not in expected]
+        if missing or unexpected:
+            raise CatalogueError(
+                f"{where}: the table's columns do not match the catalogue: missing: {', '.join(missing) or 'none'}; "
+                f"unexpected: {', '.join(unexpected) or 'none'}. Expected: {', '.join(expected)}"
+            )
+        arrays: list[np.ndarray] = []
+        lengths: dict[str, int] = {}
+        for column, dtype in zip(self.columns, self._dtypes, strict=True):
+            values = np.asarray(table[column.name])
+            if values.ndim != 1:
+                raise CatalogueError(f"{where}: column {column.name!r} must be 1-d, has shape {values.shape}")
+            lengths[column.name] = values.shape[0]
+            arrays.append(self._cast(where, column, dtype, values))
+        if len(set(lengths.values())) > 1:
+            listing = ", ".join(f"{k}={v}" for k, v in lengths.items())
+            raise CatalogueError(f"{where}: columns differ in length: {listing}")
+        return arrays
+
+    def _cast(self, where: str, column: Column, dtype: np.dtype, values: np.ndarray) -> np.ndarray:
+        src = values.dtype
+        what = f"{where}: column {column.name!r} ({column.dtype})"
+        if values.size == 0:  # np.asarray([]) is float64: any empty column is fine
+            return np.empty(0, dtype=dtype)
+        if dtype.kind == "U":
+            if src.kind not in "US":
+                raise CatalogueError(f"{what}: got {src} values; give strings")
+            width = _str_width(dtype)
+            if values.size and src.kind == "S":
+                values = values.astype(f"U{src.itemsize or 1}")
+            if values.size and int(np.char.str_len(values).max()) > width:
+                raise CatalogueError(f"{what}: a value is longer than {width} characters; widen the column")
+            out = values.astype(dtype)
+            if self.format == "fits":
+                try:
+                    out.astype(f"S{width}")
+                except UnicodeEncodeError:
+                    raise CatalogueError(f"{what}: FITS strings must be ASCII; a value is not") from None
+            return out
+        if src.kind == "O" or not np.can_cast(src, dtype, casting="same_kind"):
+            raise CatalogueError(f"{what}: got {src} values, which do not cast to {dtype.name}")
+        if dtype.kind == "i" and src.kind in "iu" and not np.can_cast(src, dtype, casting="safe") and values.size:
+            info = np.iinfo(dtype)
+            if int(values.min()) < info.min or int(values.max()) > info.max:
+                raise CatalogueError(f"{what}: values outside [{info.min}, {info.max}]; use a wider integer column")
+        return values.astype(dtype)
+
+
 # ------------------------------------------------------------------------------------------------- writer
-class CatalogueWriter:
+class CatalogueWriter(CatalogueParts):
     """Writes a catalogue in numbered parts (any order, each atomically), then assembles them in order.
 
     Parameters
@@ -306,21 +500,13 @@ class CatalogueWriter:
         header: Mapping[str, tuple[Any, str]] | None = None,
         overwrite: bool = False,
     ) -> None:
-        self.out = Path(out)
-        self.format = _format_of(self.out)
-        self.columns: tuple[Column, ...] = tuple(columns)
-        self._dtypes = [_column_dtype(c) for c in self.columns]
-        self._check_columns()
-        if isinstance(n_parts, bool) or not isinstance(n_parts, int | np.integer) or n_parts < 0:
-            raise CatalogueError(f"{self.out}: n_parts must be an integer >= 0, not {n_parts!r}")
-        self.n_parts = int(n_parts)
+        super().__init__(out, columns, n_parts=n_parts)
         self.fingerprint = _json_canonical(dict(fingerprint), "fingerprint")
         self.header = _normalise_header(header)
         if not self.out.parent.is_dir():
             raise CatalogueError(f"{self.out}: the folder {self.out.parent} does not exist; create it first")
         self.lock_path = Path(str(self.out) + ".lock")
         self._tmp_path = Path(str(self.out) + ".tmp")
-        self._token = uuid.uuid4().hex
         self._locked = False
         self._closed = False
         with storage_errors(self.out, f"take the lock {self.lock_path.name}", CatalogueError):
@@ -333,11 +519,6 @@ class CatalogueWriter:
             raise
 
     # ------------------------------------------------------------------------------------------ properties
-    @property
-    def parts_dir(self) -> Path:
-        """The folder holding the parts: ``out.with_name(out.name + '.parts')``."""
-        return self.out.with_name(self.out.name + ".parts")
-
     def done(self) -> set[int]:
         """Indices of the parts already written (by this writer or an interrupted earlier one)."""
         found: set[int] = set()
@@ -349,46 +530,14 @@ class CatalogueWriter:
                 found.add(int(match.group(1)))
         return found
 
-    def _part_path(self, index: int) -> Path:
-        return self.parts_dir / f"part-{index:06d}.npz"
-
     # --------------------------------------------------------------------------------------------- writing
     def write_part(self, index: int, table: Mapping[str, np.ndarray]) -> None:
         """Write part ``index`` atomically (write a temporary file, fsync, rename); rewriting a part replaces it.
 
-        Parameters
-        ----------
-        index : int
-            Part number in ``[0, n_parts)``.
-        table : Mapping[str, np.ndarray]
-            Exactly the catalogue's columns, as 1-d arrays of one length whose values cast to the column
-            types without loss of kind (int to float is fine, float to int is not; integers must fit,
-            strings must fit their width, and be ASCII for FITS).
-
-        Raises
-        ------
-        CatalogueError
-            Index out of range, columns missing or unexpected, lengths differ, or values that do not fit.
+        See :meth:`CatalogueParts.write_part`; a closed writer refuses.
         """
         self._check_open("write_part")
-        if isinstance(index, bool) or not isinstance(index, int | np.integer) or not 0 <= index < self.n_parts:
-            raise CatalogueError(
-                f"{self.out}: part index {index!r} is out of range; this catalogue has parts 0 to {self.n_parts - 1}"
-            )
-        arrays = self._check_table(int(index), table)
-        path = self._part_path(int(index))
-        tmp = self.parts_dir / f".{path.name}.{self._token}.tmp"
-        with storage_errors(self.out, f"write catalogue part {index}", CatalogueError, then=RESUME):
-            try:
-                with open(tmp, "wb") as handle:
-                    np.savez(handle, **{f"c{i}": a for i, a in enumerate(arrays)})
-                    handle.flush()
-                    os.fsync(handle.fileno())
-                os.replace(tmp, path)
-            except BaseException:
-                tmp.unlink(missing_ok=True)
-                raise
-        _fsync_dir(self.parts_dir)
+        super().write_part(index, table)
 
     def finish(self) -> Path:
         """Assemble parts ``0 .. n_parts - 1`` in order into ``out``, remove the parts folder, release the lock.
@@ -505,13 +654,7 @@ class CatalogueWriter:
 
     # ----------------------------------------------------------------------------------------- preparation
     def _run_record(self) -> dict[str, Any]:
-        return {
-            "format": RUN_FORMAT,
-            "format_version": RUN_FORMAT_VERSION,
-            "columns": [asdict(c) for c in self.columns],
-            "n_parts": self.n_parts,
-            "fingerprint": self.fingerprint,
-        }
+        return self._run_record_of(self.fingerprint)
 
     def _prepare(self, overwrite: bool) -> None:
         """With the lock held: handle an existing output, then create, resume or refuse the parts folder."""
@@ -581,78 +724,9 @@ class CatalogueWriter:
             )
 
     # ---------------------------------------------------------------------------------------------- checks
-    def _check_columns(self) -> None:
-        if not self.columns:
-            raise CatalogueError(f"{self.out}: a catalogue needs at least one column")
-        names = [c.name for c in self.columns]
-        dupes = sorted({n for n in names if names.count(n) > 1})
-        if dupes:
-            raise CatalogueError(f"{self.out}: duplicate column names: {', '.join(dupes)}")
-        for column in self.columns:
-            if not isinstance(column.name, str) or not column.name:
-                raise CatalogueError(f"{self.out}: every column needs a non-empty name, not {column.name!r}")
-            texts = [column.name, column.unit or "", column.description]
-            if self.format == "fits" and not all(_is_ascii_printable(t) for t in texts):
-                raise CatalogueError(
-                    f"{self.out}: column {column.name!r}: FITS names, units and descriptions must be printable ASCII"
-                )
-        if self.format == "fits" and len(self.columns) > 999:
-            raise CatalogueError(f"{self.out}: FITS tables hold at most 999 columns, not {len(self.columns)}")
-
     def _check_open(self, what: str) -> None:
         if self._closed:
             raise CatalogueError(f"{self.out}: {what}() on a closed writer; open a new CatalogueWriter to resume")
-
-    def _check_table(self, index: int, table: Mapping[str, np.ndarray]) -> list[np.ndarray]:
-        where = f"{self.out}: part {index}"
-        expected = [c.name for c in self.columns]
-        missing = [n for n in expected if n not in table]
-        unexpected = [str(n) for n in table if n not in expected]
-        if missing or unexpected:
-            raise CatalogueError(
-                f"{where}: the table's columns do not match the catalogue: missing: {', '.join(missing) or 'none'}; "
-                f"unexpected: {', '.join(unexpected) or 'none'}. Expected: {', '.join(expected)}"
-            )
-        arrays: list[np.ndarray] = []
-        lengths: dict[str, int] = {}
-        for column, dtype in zip(self.columns, self._dtypes, strict=True):
-            values = np.asarray(table[column.name])
-            if values.ndim != 1:
-                raise CatalogueError(f"{where}: column {column.name!r} must be 1-d, has shape {values.shape}")
-            lengths[column.name] = values.shape[0]
-            arrays.append(self._cast(where, column, dtype, values))
-        if len(set(lengths.values())) > 1:
-            listing = ", ".join(f"{k}={v}" for k, v in lengths.items())
-            raise CatalogueError(f"{where}: columns differ in length: {listing}")
-        return arrays
-
-    def _cast(self, where: str, column: Column, dtype: np.dtype, values: np.ndarray) -> np.ndarray:
-        src = values.dtype
-        what = f"{where}: column {column.name!r} ({column.dtype})"
-        if values.size == 0:  # np.asarray([]) is float64: any empty column is fine
-            return np.empty(0, dtype=dtype)
-        if dtype.kind == "U":
-            if src.kind not in "US":
-                raise CatalogueError(f"{what}: got {src} values; give strings")
-            width = _str_width(dtype)
-            if values.size and src.kind == "S":
-                values = values.astype(f"U{src.itemsize or 1}")
-            if values.size and int(np.char.str_len(values).max()) > width:
-                raise CatalogueError(f"{what}: a value is longer than {width} characters; widen the column")
-            out = values.astype(dtype)
-            if self.format == "fits":
-                try:
-                    out.astype(f"S{width}")
-                except UnicodeEncodeError:
-                    raise CatalogueError(f"{what}: FITS strings must be ASCII; a value is not") from None
-            return out
-        if src.kind == "O" or not np.can_cast(src, dtype, casting="same_kind"):
-            raise CatalogueError(f"{what}: got {src} values, which do not cast to {dtype.name}")
-        if dtype.kind == "i" and src.kind in "iu" and not np.can_cast(src, dtype, casting="safe") and values.size:
-            info = np.iinfo(dtype)
-            if int(values.min()) < info.min or int(values.max()) > info.max:
-                raise CatalogueError(f"{what}: values outside [{info.min}, {info.max}]; use a wider integer column")
-        return values.astype(dtype)
 
     # ------------------------------------------------------------------------------------------------ parts
     def _part_length(self, index: int) -> int:

@@ -8,6 +8,10 @@ Every network built here is a :class:`SpectrumNetwork`: the flux is split into i
 ``nn.ModuleList``), the auxiliary inputs through ``aux_branch`` (absent when ``spec.n_aux == 0``), the
 features are concatenated and passed through ``head`` to a linear ``mean`` output and, when heteroscedastic,
 a linear ``log_var`` output clamped to :data:`LOG_VAR_RANGE`.
+
+:meth:`SpectrumNetwork.export_inference` gives a :class:`FastSpectrumNetwork`: the same network compiled by
+:mod:`starlabel.fastinfer` for fast deterministic CPU passes (dropout off), which the core's ensemble uses
+for every pass that is not a Monte-Carlo dropout pass.
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ import torch
 from torch import nn
 
 from starlabel.components import InputSpec
+from starlabel.fastinfer import FastStack, compile_stack
 
 LOG_VAR_RANGE: tuple[float, float] = (-15.0, 15.0)
 """Bounds of a predicted log-variance (standardised units): exp(±15) covers any sane error, and keeps the
@@ -258,3 +263,80 @@ class SpectrumNetwork(nn.Module):
             f"arm_pixels={tuple(self.arm_pixels)}, n_aux={self.n_aux}, labels={len(self.spec.labels)}, "
             f"heteroscedastic={self.heteroscedastic}, mc_dropout={self.mc_dropout}"
         )
+
+    def export_inference(self) -> FastSpectrumNetwork:
+        """A deterministic, CPU-fast copy of this network for evaluation-mode passes.
+
+        The copy takes the current weights (later training does not reach it), never applies dropout, and
+        gives the outputs of ``self.eval()`` to float32 rounding. Monte-Carlo dropout passes must use
+        ``self``.
+
+        Raises
+        ------
+        starlabel.fastinfer.UnsupportedLayerError
+            A branch holds a layer :mod:`starlabel.fastinfer` cannot compile.
+        """
+        return FastSpectrumNetwork(self)
+
+
+def _check_inputs(flux: torch.Tensor, aux: torch.Tensor, n_pixels: int, n_aux: int) -> None:
+    """Refuse inputs that are not ``(B, n_pixels)`` and ``(B, n_aux)``."""
+    if flux.dim() != 2 or flux.shape[1] != n_pixels:
+        raise ValueError(f"flux must be (B, {n_pixels}), got {tuple(flux.shape)}")
+    if aux.dim() != 2 or aux.shape[1] != n_aux or aux.shape[0] != flux.shape[0]:
+        raise ValueError(f"aux must be ({flux.shape[0]}, {n_aux}), got {tuple(aux.shape)}")
+
+
+class FastSpectrumNetwork(nn.Module):
+    """A :class:`SpectrumNetwork` compiled for fast deterministic inference (no dropout, float32 rounding).
+
+    Every branch and the head are :class:`starlabel.fastinfer.FastStack` copies; the ``mean`` and
+    ``log_var`` layers become one matrix product. Rows go through in blocks of ``block_rows`` (the
+    convolutions cut each block into cache-sized tiles), so memory does not grow with the batch.
+
+    Parameters
+    ----------
+    net : SpectrumNetwork
+        The network to copy (its current weights).
+    block_rows : int
+        Rows per block.
+    """
+
+    def __init__(self, net: SpectrumNetwork, block_rows: int = 512) -> None:
+        super().__init__()
+        self.spec = net.spec
+        self.arm_pixels = list(net.arm_pixels)
+        self.n_pixels, self.n_aux = net.n_pixels, net.n_aux
+        self.heteroscedastic = net.heteroscedastic
+        self.mc_dropout = False
+        self.block_rows = int(block_rows)
+        self.arms = nn.ModuleList(compile_stack(b, (1, p)) for b, p in zip(net.trunk, self.arm_pixels, strict=True))
+        self.aux: FastStack | None = compile_stack(net.aux_branch, (self.n_aux,)) if net.aux_branch is not None else None
+        width = sum(arm.out_features for arm in self.arms) + (self.aux.out_features if self.aux is not None else 0)
+        self.head = compile_stack(net.head, (width,))
+        layers = [net.mean] + ([net.log_var] if net.log_var is not None else [])
+        self.register_buffer("out_weight", torch.cat([layer.weight.detach() for layer in layers]).clone(), False)
+        self.register_buffer("out_bias", torch.cat([layer.bias.detach() for layer in layers]).clone(), False)
+        self.n_labels = net.mean.out_features
+
+    @torch.no_grad()
+    def forward(self, flux: torch.Tensor, aux: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """Same contract as :meth:`SpectrumNetwork.forward` (evaluation mode)."""
+        _check_inputs(flux, aux, self.n_pixels, self.n_aux)
+        rows = flux.shape[0]
+        out = flux.new_empty((rows, self.out_bias.shape[0]))
+        for start in range(0, rows, self.block_rows):
+            stop = min(rows, start + self.block_rows)
+            parts: list[torch.Tensor] = []
+            offset = 0
+            for arm, pixels in zip(self.arms, self.arm_pixels, strict=True):
+                parts.append(arm(flux[start:stop, offset : offset + pixels]))
+                offset += pixels
+            if self.aux is not None:
+                parts.append(self.aux(aux[start:stop]))
+            features = parts[0] if len(parts) == 1 else torch.cat(parts, dim=1)
+            out[start:stop] = torch.addmm(self.out_bias, self.head(features), self.out_weight.t())
+        mean = out[:, : self.n_labels].contiguous()
+        if not self.heteroscedastic:
+            return mean, None
+        return mean, torch.clamp(out[:, self.n_labels :], *LOG_VAR_RANGE)
