@@ -38,7 +38,11 @@ test-all: $(VENV)/.installed-test
 
 ## bench: the benchmark scripts (each prints a table with its baseline measured in the same run)
 bench: $(VENV)/.installed-test
+	$(BIN)/python bench/inference.py
+	$(BIN)/python bench/train_throughput.py
 	$(BIN)/python bench/ingest.py
+	$(BIN)/python bench/synth.py
+	$(BIN)/python bench/predict_1e6.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info framework/*.egg-info

@@ -294,6 +294,11 @@ class Architecture(Component):
     ``trunk`` : torch.nn.Module attribute
         The convolutional feature extractor (every spectrum branch), frozen by ``--freeze-trunk`` when
         fine-tuning; empty (an ``nn.ModuleList()``) when the network has no spectrum branch.
+    ``export_inference()`` : optional method
+        A deterministic copy of the module with the same ``forward`` contract that runs faster on a CPU
+        (dropout off), e.g. built with :func:`starlabel.fastinfer.compile_stack`; prediction uses it for
+        its deterministic passes unless ``--engine eager`` is given, and falls back to the module when the
+        method is absent or raises :class:`starlabel.fastinfer.UnsupportedLayerError`.
     """
 
     kind = "architecture"
