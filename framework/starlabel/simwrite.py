@@ -91,3 +91,64 @@ def check_ids(ids: list[str], reader: str) -> None:
                 "its own id and file (use reader.simulation_ids(population))"
             )
         seen[value] = row
+
+
+_RA_UNITS = 24 * 3600 * 100
+"""Right-ascension steps of 0.01 s in 24 h."""
+_DEC_UNITS_MAX = 90 * 3600 * 10
+"""Declination steps of 0.1″ in 90°."""
+_EPS = 1e-6
+"""Added before truncating, so that 0.1° (stored as 0.09999…) gives 00002400 and not 00002399."""
+
+
+def _sexagesimal(ra_units: int, dec_units: int, negative: bool) -> str:
+    """``HHMMSSss±DDMMSSs`` from right ascension in 0.01 s and |declination| in 0.1″."""
+    hours, rest = divmod(ra_units, 360_000)
+    minutes, cs = divmod(rest, 6_000)
+    degrees, rest = divmod(dec_units, 36_000)
+    arcmin, ds = divmod(rest, 600)
+    return f"{hours:02d}{minutes:02d}{cs:04d}{'-' if negative else '+'}{degrees:02d}{arcmin:02d}{ds:03d}"
+
+
+def coordinate_names(ra: np.ndarray, dec: np.ndarray, *, prefix: str, kind: str, what: str) -> np.ndarray:
+    """Names ``<prefix>HHMMSSss±DDMMSSs`` of stars at ICRS ``ra``, ``dec`` (degrees), unique.
+
+    Right ascension in hours, minutes and seconds to 0.01 s, then the signed declination in degrees,
+    arcminutes and arcseconds to 0.1″, each truncated (never rounded) to the last digit shown, as 2MASS
+    designations are. Stars whose truncated coordinates coincide would share a name: the first (in input
+    order) keeps it, each later one has its right ascension stepped by +0.01 s, +0.02 s, … (wrapping at
+    24 h) until the name is unused. Deterministic: the result depends only on the coordinates and their order.
+
+    Parameters
+    ----------
+    prefix : str
+        Put before each name (``"2M"`` for APOGEE_IDs, ``""`` for CNAMEs).
+    kind, what : str
+        What the names are and whose stars they name, for messages.
+
+    Raises
+    ------
+    SimulationError
+        A coordinate is not finite or the declination lies outside [−90°, 90°].
+    """
+    ra = np.asarray(ra, dtype=np.float64)
+    dec = np.asarray(dec, dtype=np.float64)
+    bad = ~np.isfinite(ra) | ~np.isfinite(dec) | (np.abs(dec) > 90.0)
+    if bad.any():
+        i = int(np.flatnonzero(bad)[0])
+        raise SimulationError(
+            f"{what}: star {i} has ra = {ra[i]}, dec = {dec[i]}; {kind} are built from finite ICRS coordinates "
+            "with -90 <= dec <= 90 degrees"
+        )
+    ra_units = np.floor(np.mod(ra, 360.0) * (_RA_UNITS / 360.0) + _EPS).astype(np.int64) % _RA_UNITS
+    dec_units = np.minimum(np.floor(np.abs(dec) * 36_000.0 + _EPS).astype(np.int64), _DEC_UNITS_MAX)
+    names: list[str] = []
+    seen: set[str] = set()
+    for r, d, negative in zip(ra_units.tolist(), dec_units.tolist(), (dec < 0).tolist(), strict=True):
+        name, step = prefix + _sexagesimal(r, d, negative), 0
+        while name in seen:
+            step += 1
+            name = prefix + _sexagesimal((r + step) % _RA_UNITS, d, negative)
+        seen.add(name)
+        names.append(name)
+    return np.array(names, dtype=str)

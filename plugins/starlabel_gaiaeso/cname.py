@@ -10,55 +10,17 @@ from __future__ import annotations
 
 import numpy as np
 
-from starlabel.errors import SimulationError
-
-RA_UNITS = 24 * 3600 * 100
-"""Right-ascension steps of 0.01 s in 24 h."""
-DEC_UNITS_MAX = 90 * 3600 * 10
-"""Declination steps of 0.1″ in 90°."""
-_EPS = 1e-6
-"""Added before truncating, so that 0.1° (stored as 0.09999…) gives 00002400 and not 00002399."""
-
-
-def _cname(ra_units: int, dec_units: int, negative: bool) -> str:
-    hours, rest = divmod(ra_units, 360_000)
-    minutes, cs = divmod(rest, 6_000)
-    degrees, rest = divmod(dec_units, 36_000)
-    arcmin, ds = divmod(rest, 600)
-    return f"{hours:02d}{minutes:02d}{cs:04d}{'-' if negative else '+'}{degrees:02d}{arcmin:02d}{ds:03d}"
+from starlabel.simwrite import coordinate_names
 
 
 def cnames(ra: np.ndarray, dec: np.ndarray, what: str = "population") -> np.ndarray:
-    """CNAMEs ``HHMMSSss±DDMMSSs`` of stars at ICRS ``ra``, ``dec`` (degrees).
+    """CNAMEs ``HHMMSSss±DDMMSSs`` of stars at ICRS ``ra``, ``dec`` (degrees), unique.
 
-    Uniqueness: stars whose truncated coordinates coincide would share a CNAME. The first star (in input
-    order) keeps it; each later one has its right ascension stepped by +0.01 s, +0.02 s, … (wrapping at
-    24 h) until the CNAME is unused. Deterministic: the result depends only on the coordinates and their
-    order.
+    See :func:`starlabel.simwrite.coordinate_names` for truncation and how coinciding names are resolved.
 
     Raises
     ------
-    SimulationError
+    starlabel.errors.SimulationError
         A coordinate is not finite or the declination lies outside [−90°, 90°].
     """
-    ra = np.asarray(ra, dtype=np.float64)
-    dec = np.asarray(dec, dtype=np.float64)
-    bad = ~np.isfinite(ra) | ~np.isfinite(dec) | (np.abs(dec) > 90.0)
-    if bad.any():
-        i = int(np.flatnonzero(bad)[0])
-        raise SimulationError(
-            f"{what}: star {i} has ra = {ra[i]}, dec = {dec[i]}; CNAMEs are built from finite ICRS coordinates "
-            "with -90 <= dec <= 90 degrees"
-        )
-    ra_units = np.floor(np.mod(ra, 360.0) * (RA_UNITS / 360.0) + _EPS).astype(np.int64) % RA_UNITS
-    dec_units = np.minimum(np.floor(np.abs(dec) * 36_000.0 + _EPS).astype(np.int64), DEC_UNITS_MAX)
-    names: list[str] = []
-    seen: set[str] = set()
-    for r, d, negative in zip(ra_units.tolist(), dec_units.tolist(), (dec < 0).tolist(), strict=True):
-        name, step = _cname(r, d, negative), 0
-        while name in seen:
-            step += 1
-            name = _cname((r + step) % RA_UNITS, d, negative)
-        seen.add(name)
-        names.append(name)
-    return np.array(names, dtype=str)
+    return coordinate_names(ra, dec, prefix="", kind="CNAMEs", what=what)
