@@ -6,7 +6,8 @@ load lazily; reading the first few 2880-byte blocks ourselves costs well under a
 astropy trusts the structural keywords: ``NAXIS = 10**18`` makes it build a list of 10**18 axes (a hang
 that eats memory), ``NAXIS2 = 2**31`` makes it allocate the declared data unit before noticing the file is
 far shorter. :func:`fits_structure_problem` checks those keywords and sizes first, so that a reader can
-refuse such a file with a clear message before handing it to astropy.
+refuse such a file with a clear message before handing it to astropy. Once astropy has opened a file,
+:func:`parsed_header` parses every card at once, so that a corrupt card is a typed error where it is read.
 """
 
 from __future__ import annotations
@@ -17,7 +18,9 @@ import os
 import re
 import zlib
 from pathlib import Path
-from typing import BinaryIO
+from typing import Any, BinaryIO
+
+from starlabel.errors import DataFileError
 
 BLOCK = 2880
 CARD = 80
@@ -314,3 +317,26 @@ def _dimensions(header: dict[str, object]) -> str:
     keys = ["BITPIX"] + [f"NAXIS{axis}" for axis in range(1, int(header.get("NAXIS", 0)) + 1)]  # type: ignore[call-overload]
     keys += [key for key, usual in (("PCOUNT", 0), ("GCOUNT", 1)) if header.get(key, usual) != usual]
     return ", ".join(f"{key} = {header.get(key)}" for key in keys)
+
+
+def parsed_header(header: Any, number: int, path: Path, layout: str) -> Any:
+    """A copy of ``header`` with every card's value parsed now.
+
+    astropy parses card values lazily, so a corrupt card would otherwise raise ``VerifyError`` later,
+    wherever a keyword happens to be looked up.
+
+    Raises
+    ------
+    starlabel.errors.DataFileError
+        A card cannot be parsed; the message ends with ``layout`` (what the reader expects).
+    """
+    copy = header.copy()
+    for card in copy.cards:
+        try:
+            card.value  # noqa: B018 - parsing is the point
+        except Exception as error:  # astropy's VerifyError, ValueError from a malformed number
+            raise DataFileError(
+                str(path),
+                f"HDU{number} card {card.keyword!r} cannot be parsed ({error}): the header is corrupt. {layout}",
+            ) from None
+    return copy

@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 
 from starlabel.errors import DataFileError
-from starlabel.fitspeek import fits_structure_problem
+from starlabel.fitspeek import fits_structure_problem, parsed_header
 
 
 @dataclass
@@ -76,26 +76,3 @@ def read_hdus(path: Path, wanted: tuple[int, ...], layout: str, optional: tuple[
     except Exception as error:  # OSError, TypeError from a truncated data unit, VerifyWarning, ...
         raise DataFileError(str(path), f"cannot read as FITS: {type(error).__name__}: {error}. {layout}") from None
     return FitsContent(path, headers, data)
-
-
-def parsed_header(header: Any, number: int, path: Path, layout: str) -> Any:
-    """A copy of ``header`` with every card's value parsed now.
-
-    astropy parses card values lazily, so a corrupt card would otherwise raise ``VerifyError`` later,
-    wherever a keyword happens to be looked up.
-
-    Raises
-    ------
-    DataFileError
-        A card cannot be parsed.
-    """
-    copy = header.copy()
-    for card in copy.cards:
-        try:
-            card.value  # noqa: B018 - parsing is the point
-        except Exception as error:  # astropy's VerifyError, ValueError from a malformed number
-            raise DataFileError(
-                str(path),
-                f"HDU{number} card {card.keyword!r} cannot be parsed ({error}): the header is corrupt. {layout}",
-            ) from None
-    return copy

@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 
 from starlabel.errors import DataFileError
-from starlabel.fitspeek import fits_structure_problem
+from starlabel.fitspeek import fits_structure_problem, parsed_header
 
 LAYOUT = (
     "Expected layout (ESO SDP 1D spectrum): HDU0 header only with PRODCATG = 'SCIENCE.SPECTRUM', "
@@ -81,7 +81,10 @@ def read_sdp(path: Path) -> SdpContent:
                 hdu = hdul[1]
                 if not isinstance(hdu, fits.BinTableHDU):
                     raise DataFileError(str(path), f"HDU1 is a {type(hdu).__name__}, not a BINTABLE. {LAYOUT}")
-                header0, header1 = _parsed(hdul[0].header, 0, path), _parsed(hdu.header, 1, path)
+                header0, header1 = (
+                    parsed_header(hdul[0].header, 0, path, LAYOUT),
+                    parsed_header(hdu.header, 1, path, LAYOUT),
+                )
                 data = hdu.data
                 rows = 0 if data is None else len(data)
                 if rows != 1:
@@ -92,21 +95,6 @@ def read_sdp(path: Path) -> SdpContent:
     except Exception as error:  # OSError, TypeError/ValueError from a truncated data unit, VerifyWarning, ...
         raise DataFileError(str(path), f"cannot read as FITS: {type(error).__name__}: {error}. {LAYOUT}") from None
     return SdpContent(path, header0, header1, columns)
-
-
-def _parsed(header: Any, number: int, path: Path) -> Any:
-    """A copy of ``header`` with every card's value parsed now (astropy parses lazily: a corrupt card would
-    raise ``VerifyError`` later, wherever a keyword is looked up)."""
-    copy = header.copy()
-    for card in copy.cards:
-        try:
-            card.value  # noqa: B018 - parsing is the point
-        except Exception as error:  # astropy's VerifyError, ValueError from a malformed number
-            raise DataFileError(
-                str(path),
-                f"HDU{number} card {card.keyword!r} cannot be parsed ({error}): the header is corrupt. {LAYOUT}",
-            ) from None
-    return copy
 
 
 def _columns(path: Path, hdu: Any, data: Any) -> dict[str, SdpColumn]:
