@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 
 from starlabel.containers import NativeGrid, Spectra
@@ -35,6 +37,33 @@ def median_snr(flux: np.ndarray, ivar: np.ndarray, mask: np.ndarray) -> float:
     return float(np.median(np.abs(flux[good]) * np.sqrt(ivar[good]))) if good.any() else float("nan")
 
 
+def star_snr(spectra: Spectra) -> np.ndarray:
+    """Per-spectrum S/N: ``spectra.meta["snr"]`` where finite, else :func:`median_snr` of the row (NaN if none)."""
+    snr = meta_values(spectra, "snr")
+    for i in np.flatnonzero(~np.isfinite(snr)):
+        snr[i] = median_snr(spectra.flux[i], spectra.ivar[i], spectra.mask[i])
+    return snr
+
+
+def prepare_writing(spectra: Spectra, grid: NativeGrid, folder: Path, reader: str) -> list[str]:
+    """Checks shared by the one-file-per-star writers, then ``folder`` created; return the ids as text.
+
+    Raises
+    ------
+    SimulationError
+        The spectra are not on ``grid`` (:func:`check_on_grid`), an id is empty, repeated or not a valid
+        file name (:func:`check_ids`), or ``folder`` cannot be created.
+    """
+    check_on_grid(spectra, grid, reader)
+    ids = [str(value).strip() for value in spectra.source_id.tolist()]
+    check_ids(ids, reader)
+    try:
+        Path(folder).mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise SimulationError(f"{folder}: cannot create the folder for the simulated spectra ({error})") from None
+    return ids
+
+
 def check_on_grid(spectra: Spectra, grid: NativeGrid, reader: str) -> None:
     """Refuse spectra that are not on ``grid``: same unit, medium and wavelengths (to 1e-9 relative).
 
@@ -61,8 +90,7 @@ def check_on_grid(spectra: Spectra, grid: NativeGrid, reader: str) -> None:
     else:
         return
     expected = (
-        f"{grid.wavelength.size} pixels, {grid.wavelength[0]:.6f}-{grid.wavelength[-1]:.6f} {grid.unit}, "
-        f"{grid.medium}"
+        f"{grid.wavelength.size} pixels, {grid.wavelength[0]:.6f}-{grid.wavelength[-1]:.6f} {grid.unit}, {grid.medium}"
     )
     raise SimulationError(
         f"reader {reader!r} cannot write spectra with {problem}: its files hold spectra on its simulation grid "

@@ -37,7 +37,7 @@ import numpy as np
 from starlabel.containers import NativeGrid, Spectra
 from starlabel.errors import SimulationError
 from starlabel.fitswrite import Hdu, image_hdu, primary_hdu, table_hdu, write_fits
-from starlabel.simwrite import check_ids, check_on_grid, median_snr, meta_values
+from starlabel.simwrite import meta_values, prepare_writing, star_snr
 from starlabel_apogee.bits import APOGEE_PIXMASK
 
 CRVAL1, CDELT1, NWAVE = 4.179, 6e-6, 8575
@@ -66,25 +66,18 @@ def write_apstar_files(spectra: Spectra, folder: Path, reader: str = "apogee_aps
         The spectra are not on the apStar grid (unit Å, vacuum, 8575 pixels at 10**(4.179 + 6e-6 i)), an
         id is empty, repeated or not a valid file name, or a file cannot be written.
     """
-    check_on_grid(spectra, apstar_grid(), reader)
-    ids = [str(value).strip() for value in spectra.source_id.tolist()]
-    check_ids(ids, reader)
     folder = Path(folder)
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-    except OSError as error:
-        raise SimulationError(f"{folder}: cannot create the folder for the simulated spectra ({error})") from None
-    vrad, snr = meta_values(spectra, "vrad"), meta_values(spectra, "snr")
+    ids = prepare_writing(spectra, apstar_grid(), folder, reader)
+    vrad, snr = meta_values(spectra, "vrad"), star_snr(spectra)
     ra, dec = meta_values(spectra, "ra"), meta_values(spectra, "dec")
     paths = []
     for i, apogee_id in enumerate(ids):
-        row_snr = snr[i] if np.isfinite(snr[i]) else median_snr(spectra.flux[i], spectra.ivar[i], spectra.mask[i])
         hdus = apstar_hdus(
             apogee_id,
             spectra.flux[i],
             spectra.ivar[i],
             spectra.mask[i],
-            snr=row_snr,
+            snr=snr[i],
             vhelio=vrad[i],
             ra=ra[i],
             dec=dec[i],

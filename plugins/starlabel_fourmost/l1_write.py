@@ -29,7 +29,7 @@ import numpy as np
 from starlabel.containers import NativeGrid, Spectra
 from starlabel.errors import SimulationError
 from starlabel.fitswrite import write_fits
-from starlabel.simwrite import check_ids, check_on_grid, median_snr, meta_values
+from starlabel.simwrite import meta_values, prepare_writing, star_snr
 from starlabel_gaiaeso.sdp_write import sdp_hdus
 
 START, STOP = 3700.0, 9500.0
@@ -61,19 +61,12 @@ def write_l1_files(
         Spectra not on :func:`lrs_grid`, ids empty, repeated or path-like, a file that cannot be written.
     """
     grid = lrs_grid()
-    check_on_grid(spectra, grid, reader)
-    ids = [str(value).strip() for value in spectra.source_id.tolist()]
-    check_ids(ids, reader)
     folder = Path(folder)
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-    except OSError as error:
-        raise SimulationError(f"{folder}: cannot create the folder for the simulated spectra ({error})") from None
-    snr = meta_values(spectra, "snr")
+    ids = prepare_writing(spectra, grid, folder, reader)
+    snr = star_snr(spectra)
     ra, dec = meta_values(spectra, "ra"), meta_values(spectra, "dec")
     paths = []
     for i, star in enumerate(ids):
-        row_snr = snr[i] if np.isfinite(snr[i]) else median_snr(spectra.flux[i], spectra.ivar[i], spectra.mask[i])
         cards: dict[str, Any] = {
             "TELESCOP": ("ESO-VISTA", "ESO telescope designation"),
             "INSTRUME": ("4MOST-LRS", "Instrument name (assumed stub value)"),
@@ -90,7 +83,7 @@ def write_l1_files(
                 "FLUXCAL": ("ABSOLUTE", "Flux calibration"),
                 "CONTNORM": (False, "Spectrum is not continuum-normalised"),
                 "SPEC_RES": (RESOLUTION, "Reference spectral resolving power (assumed)"),
-                "SNR": (float(row_snr) if np.isfinite(row_snr) else 0.0, "Median signal to noise ratio per pixel"),
+                "SNR": (float(snr[i]) if np.isfinite(snr[i]) else 0.0, "Median signal to noise ratio per pixel"),
                 "PROCSOFT": ("starlabel simulate", "Simulated: not an observation"),
             }
         )

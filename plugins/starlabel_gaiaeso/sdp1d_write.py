@@ -35,7 +35,7 @@ import numpy as np
 from starlabel.containers import NativeGrid, Spectra
 from starlabel.errors import SimulationError
 from starlabel.fitswrite import write_fits
-from starlabel.simwrite import check_ids, check_on_grid, median_snr, meta_values
+from starlabel.simwrite import meta_values, prepare_writing, star_snr
 from starlabel_gaiaeso.sdp_write import sdp_hdus
 from starlabel_gaiaeso.setups import SETUPS
 
@@ -96,20 +96,13 @@ def write_ges_files(
         written.
     """
     grid = ges_grid(setup, reader)
-    check_on_grid(spectra, grid, reader)
-    ids = [str(value).strip() for value in spectra.source_id.tolist()]
-    check_ids(ids, reader)
     folder = Path(folder)
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-    except OSError as error:
-        raise SimulationError(f"{folder}: cannot create the folder for the simulated spectra ({error})") from None
-    vrad, snr = meta_values(spectra, "vrad"), meta_values(spectra, "snr")
+    ids = prepare_writing(spectra, grid, folder, reader)
+    vrad, snr = meta_values(spectra, "vrad"), star_snr(spectra)
     ra, dec = meta_values(spectra, "ra"), meta_values(spectra, "dec")
     instrument = "UVES" if setup.startswith("U") else "GIRAFFE"
     paths = []
     for i, star in enumerate(ids):
-        row_snr = snr[i] if np.isfinite(snr[i]) else median_snr(spectra.flux[i], spectra.ivar[i], spectra.mask[i])
         cards: dict[str, Any] = {
             "ORIGIN": ("ESO", "European Southern Observatory"),
             "TELESCOP": ("ESO-VLT-U2", "ESO telescope designation"),
@@ -128,7 +121,7 @@ def write_ges_files(
                 "FLUXCAL": ("ABSOLUTE", "Certifies the validity of PHOTZP"),
                 "CONTNORM": (False, "Spectrum is not continuum-normalised"),
                 "SPEC_RES": (SETUPS[setup].resolution, "Reference spectral resolving power"),
-                "SNR": (float(row_snr) if np.isfinite(row_snr) else 0.0, "Median signal to noise ratio per pixel"),
+                "SNR": (float(snr[i]) if np.isfinite(snr[i]) else 0.0, "Median signal to noise ratio per pixel"),
                 "PROCSOFT": ("starlabel simulate", "Simulated: not an observation"),
             }
         )
