@@ -15,7 +15,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.ndimage import gaussian_filter1d
 
 from starlabel.wavelengths import C_KMS
 
@@ -55,6 +54,8 @@ def broaden(work: np.ndarray, sigma_kms: float, work_step_kms: float, factor: in
     sigma_px = np.sqrt(max(sigma_kms**2 - box_variance, 0.0)) / work_step_kms
     if sigma_px < 0.25:
         return work
+    from scipy.ndimage import gaussian_filter1d  # here, not at import: `starlabel plugins` loads this module
+
     return gaussian_filter1d(work, sigma_px, axis=1, mode="nearest", truncate=4.0)
 
 
