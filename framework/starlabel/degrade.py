@@ -36,7 +36,6 @@ import shutil
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from types import SimpleNamespace
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -87,9 +86,9 @@ class DegradeReport:
 # ------------------------------------------------------------------------------------------------ noise
 def measure_snr(flux: np.ndarray, ivar: np.ndarray, mask: np.ndarray) -> np.ndarray:
     """Per-spectrum S/N as ingest measures it: median of ``|flux|·sqrt(ivar)`` over good pixels (0 if none)."""
-    from starlabel.ingest import _snr
+    from starlabel.ingest import measured_snr
 
-    return _snr(SimpleNamespace(meta={}), flux, ivar, mask)  # type: ignore[arg-type]
+    return measured_snr(flux, ivar, mask)
 
 
 def add_noise(

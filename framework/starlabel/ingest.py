@@ -234,13 +234,19 @@ def _empty_aux(columns: list[str]) -> AuxTable:
 
 
 def _snr(spectra: Spectra, flux: np.ndarray, ivar: np.ndarray, mask: np.ndarray) -> np.ndarray:
-    """The reader's per-spectrum S/N where it gives one, else the median of |flux|·sqrt(ivar) over good pixels (0 if none).
-
-    Vectorised: bad pixels sort to the end as +inf and each row's median is read at its own good count
-    (``np.nanmedian`` loops over rows in Python).
-    """
+    """The reader's per-spectrum S/N where it gives one, else :func:`measured_snr`."""
     if "snr" in spectra.meta:
         return np.asarray(spectra.meta["snr"], dtype=np.float64)
+    return measured_snr(flux, ivar, mask)
+
+
+def measured_snr(flux: np.ndarray, ivar: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """Per-spectrum S/N as the store records it: the median of |flux|·sqrt(ivar) over unmasked pixels (0 if none).
+
+    ``mask`` must already mark every bad pixel (as it does on the grid, after ingest's checks). Vectorised:
+    bad pixels sort to the end as +inf and each row's median is read at its own good count (``np.nanmedian``
+    loops over rows in Python).
+    """
     if flux.size == 0:
         return np.zeros(len(flux))
     ratio = np.where(mask, np.inf, np.abs(flux) * np.sqrt(ivar)).astype(np.float32)
