@@ -124,6 +124,12 @@ def train_command(
     help="fast: the networks' compiled CPU copies for deterministic passes (same numbers to 1e-5); eager: the "
     "torch modules as trained.",
 )
+@click.option(
+    "--lanes",
+    type=click.IntRange(min=1),
+    help="Without --dask: chunks predicted side by side, one CPU thread each [default: one per CPU thread torch "
+    "uses, e.g. OMP_NUM_THREADS; 1 on a GPU or with Monte-Carlo dropout, which use torch's own threads].",
+)
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 def predict_command(
     bundle: str,
@@ -138,6 +144,7 @@ def predict_command(
     workers: int | None,
     retries: int | None,
     engine: str,
+    lanes: int | None,
     quiet: bool,
 ) -> None:
     """Apply BUNDLE to a store, chunk by chunk, into a FITS or Parquet catalogue (re-run to resume).
@@ -151,6 +158,8 @@ def predict_command(
     if dask_address is None and (workers is not None or retries is not None):
         given = "--workers" if workers is not None else "--retries"
         raise click.UsageError(f"{given} applies to Dask runs only; add --dask (or leave {given} out)")
+    if dask_address is not None and lanes is not None:
+        raise click.UsageError("--lanes applies to runs without --dask; a Dask worker predicts one chunk per thread")
     if dask_address not in (None, DASK_LOCAL) and workers is not None:
         raise click.UsageError(
             f"--workers sizes the local cluster that --dask starts without an address; the cluster at "
@@ -168,7 +177,7 @@ def predict_command(
     if dask_address is None:
         from starlabel.predict import predict
 
-        report = predict(bundle, store_path, out, get_plugins(), **options)
+        report = predict(bundle, store_path, out, get_plugins(), lanes=lanes, **options)
     else:
         from starlabel.predict_dask import predict_dask
 

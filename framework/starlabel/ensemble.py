@@ -103,8 +103,11 @@ class Ensemble:
     def predict(self, x: torch.Tensor, a: torch.Tensor, seed: int = 0) -> Prediction:
         """Run every member on network inputs ``x``, ``a``; MC-dropout passes are seeded by ``seed``."""
         passes = self.mc_samples if self.mc_dropout else 1
-        generator_state = torch.random.get_rng_state()
-        torch.manual_seed(seed)
+        # only dropout draws random numbers: deterministic passes leave torch's global generator alone, so
+        # several threads may predict at once (starlabel.lanes)
+        generator_state = torch.random.get_rng_state() if self.mc_dropout else None
+        if self.mc_dropout:
+            torch.manual_seed(seed)
         means, mc_vars, model_vars = [], [], []
         try:
             for module in self.members:
@@ -118,7 +121,8 @@ class Ensemble:
                     model_vars.append(torch.stack([torch.exp(o[1].double()) for o in outs]).mean(0))
                 module.eval()
         finally:
-            torch.random.set_rng_state(generator_state)
+            if generator_state is not None:
+                torch.random.set_rng_state(generator_state)
         stacked = torch.stack(means)
         std = torch.as_tensor(self.label_std, dtype=torch.float64, device=stacked.device)
         mean = stacked.mean(0) * std + torch.as_tensor(self.label_mean, dtype=torch.float64, device=stacked.device)
@@ -153,6 +157,13 @@ class Ensemble:
             fast = None
         self._fast[id(module)] = (module, key, fast)
         return fast
+
+
+def warm_up(ensemble: Ensemble) -> None:
+    """Build (and cache) the fast copy of every member now, before threads share the ensemble."""
+    if not ensemble.mc_dropout:
+        for module in ensemble.members:
+            ensemble.runner(module)
 
 
 def _weights_key(module: torch.nn.Module) -> tuple[Any, ...]:

@@ -74,12 +74,24 @@ class InputTransform:
 
     def flux(self, flux: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         """``(B, n_grid)`` raw flux and mask → ``(B, len(pixels))`` standardised network input."""
-        index = torch.as_tensor(self.pixels, device=flux.device)
-        f = flux.index_select(1, index)
-        bad = mask.index_select(1, index) | ~torch.isfinite(f)
+        if self._feeds_whole_grid(flux.shape[1]):
+            f, m = flux, mask  # every grid pixel, in order: no gather
+        else:
+            index = torch.as_tensor(self.pixels, device=flux.device)
+            f, m = flux.index_select(1, index), mask.index_select(1, index)
+        bad = torch.isfinite(f).logical_not_().logical_or_(m)
         mean = torch.as_tensor(self.flux_mean, device=flux.device)
-        z = (f - mean) / self.flux_scale
-        return torch.where(bad, torch.zeros((), dtype=z.dtype, device=z.device), z)
+        z = (f - mean).div_(self.flux_scale)
+        if z.requires_grad:  # explain differentiates through this: no in-place fill
+            return torch.where(bad, torch.zeros((), dtype=z.dtype, device=z.device), z)
+        return z.masked_fill_(bad, 0.0)
+
+    def _feeds_whole_grid(self, n_grid: int) -> bool:
+        """True when the fed pixels are exactly ``0 .. n_grid - 1`` (checked once per grid size)."""
+        cache = self.__dict__.setdefault("_whole_grid", {})
+        if n_grid not in cache:
+            cache[n_grid] = self.pixels.size == n_grid and bool((self.pixels == np.arange(n_grid)).all())
+        return bool(cache[n_grid])
 
     def aux(self, aux: torch.Tensor, missing: torch.Tensor) -> torch.Tensor:
         """Standardised aux values (0 where missing) and the missing indicators, side by side."""

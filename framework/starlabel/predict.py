@@ -33,8 +33,9 @@ import numpy as np
 from starlabel.bundle import Bundle, check_compatible, load_bundle
 from starlabel.catalogue import CatalogueWriter, Column
 from starlabel.data import SplitSpec, rows_in_split
-from starlabel.ensemble import Ensemble
+from starlabel.ensemble import Ensemble, warm_up
 from starlabel.errors import StarlabelError
+from starlabel.lanes import choose_lanes, one_thread_kernels, ordered_map
 from starlabel.plugins import Plugins
 from starlabel.progress import Progress
 from starlabel.store import Store
@@ -415,6 +416,7 @@ def predict(
     strict: bool = False,
     progress: bool = True,
     engine: str = "fast",
+    lanes: int | None = None,
 ) -> PredictReport:
     """Apply a bundle to every kept row of a store (or one split of it) and write the catalogue ``out``.
 
@@ -427,6 +429,9 @@ def predict(
         Only the rows of this split of the bundle's training split (e.g. the held-out ``test`` stars).
     strict : bool
         Stop at the first spectrum that cannot be predicted instead of flagging it ``no_data``.
+    lanes : int, optional
+        Chunks predicted side by side on the CPU, each on one thread (:mod:`starlabel.lanes`); default one
+        per torch CPU thread. Monte-Carlo dropout passes and accelerators use one lane (torch's own threads).
 
     Raises
     ------
@@ -452,17 +457,28 @@ def predict(
         with Progress(enabled=progress) as bar:
             task = bar.task("predict", total=n_chunks, completed=len(done))
             todo = [chunk for chunk in range(n_chunks) if chunk not in done]
+            n_lanes = choose_lanes(lanes, device, not plan.ensemble.mc_dropout)
             reader = ChunkReader(plan.store, plan.spec, split)
-            prepared = read_ahead(reader, todo, lambda i: prepare_chunk(plan.bundle, plan.ensemble, i))
-            with contextlib.closing(prepared):  # on an error, stop the reading thread now
-                for inputs in prepared:
-                    chunk = inputs.chunk
-                    table = predict_chunk(plan.bundle, plan.ensemble, plan.store, chunk, plan.spec, split, inputs)
-                    refusal = no_data_message(plan.store, chunk, table) if strict else None
-                    if refusal is not None:
-                        raise PredictionError(refusal)
-                    writer.write_part(chunk, table)
-                    bar.advance(task)
+            # one lane: the reading thread also makes the network inputs while torch's threads run the network;
+            # several lanes: each makes its own chunk's inputs on its own core
+            prepare = (lambda i: prepare_chunk(plan.bundle, plan.ensemble, i)) if n_lanes == 1 else None
+
+            def table(inputs: ChunkInputs) -> tuple[int, dict[str, np.ndarray]]:
+                return inputs.chunk, predict_chunk(
+                    plan.bundle, plan.ensemble, plan.store, inputs.chunk, plan.spec, split, inputs
+                )
+
+            with one_thread_kernels(n_lanes > 1):
+                warm_up(plan.ensemble)
+                prepared = read_ahead(reader, todo, prepare)
+                tables = ordered_map(table, prepared, n_lanes)
+                with contextlib.closing(prepared), contextlib.closing(tables):  # on an error, stop the threads now
+                    for chunk, rows in tables:
+                        refusal = no_data_message(plan.store, chunk, rows) if strict else None
+                        if refusal is not None:
+                            raise PredictionError(refusal)
+                        writer.write_part(chunk, rows)
+                        bar.advance(task)
         return finish_catalogue(writer, len(done), started)
 
 
