@@ -10,7 +10,8 @@ Two ways to run: :func:`predict` predicts the chunks one after the other in this
 per chunk still to predict, each task writing its own part, on a local cluster or on any Dask scheduler.
 Both build the same :class:`PredictionPlan` and finish the same way (lock, parts, fingerprint, assembly),
 so they write the same catalogue (byte for byte where the workers run the same torch build with the
-same number of threads as the single process) and either one resumes what the other left.
+same number of threads per chunk: one, in a Dask worker and in each of :func:`predict`'s CPU lanes) and either
+one resumes what the other left.
 
 Catalogue columns: ``source_id`` first; per label its value, total uncertainty ``_err`` and the parts
 ``_err_ensemble``, ``_err_mc`` (MC-dropout networks) and ``_err_model`` (heteroscedastic networks);
