@@ -175,7 +175,10 @@ def predict_command(
         "engine": engine,
     }
     if dask_address is None:
+        from starlabel.allocator import keep_freed_memory
         from starlabel.predict import predict
+
+        keep_freed_memory()  # chunk after chunk, the same big arrays: reuse their memory instead of re-mapping it
 
         report = predict(bundle, store_path, out, get_plugins(), lanes=lanes, **options)
     else:
