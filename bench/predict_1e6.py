@@ -1,7 +1,7 @@
 """Prediction at scale: ``starlabel predict`` over 10^5 and 10^6 RVS-shaped spectra, time and peak memory.
 
     python bench/predict_1e6.py [--n 1000000] [--also 100000] [--members 1] [--no-naive] [--workdir DIR]
-                                [--keep] [--extra PREDICT_OPTION ...]
+                                [--keep] [--reuse] [--extra PREDICT_OPTION ...]
 
 1. Writes stores of ``--also`` and ``--n`` spectra shaped like Gaia DR3 RVS (2401 px on 846–870 nm) with
    the 120 auxiliary values of the built-in ``gaia_rvs_dr3`` descriptor (photometry, parallax, XP
@@ -17,8 +17,10 @@
    process for each store, with the child's CPU time and peak resident memory (``getrusage`` of a
    one-child wrapper) and its resident memory sampled over the run (flat memory: the same at 10^5 and
    10^6 rows).
-4. Baselines in the same run, on the ``--also`` store: the bare cost of reading the arrays prediction
-   needs (flux, mask, aux, snr, source_id) chunk by chunk; of reading every array (``Store.read``, as
+4. Baselines in the same run, on the ``--also`` store: ``starlabel predict --lanes 1`` (one network on
+   every CPU thread instead of one chunk per thread: how prediction ran before lanes); the bare cost of
+   reading the arrays prediction needs (flux, mask, aux, snr, source_id) chunk by chunk; of reading every
+   array (``Store.read``, as
    prediction did before it read only what it needs); and the naive prediction (the whole store loaded
    with numpy, then the members run eagerly 1024 rows at a time, label means only).
 
@@ -331,6 +333,10 @@ def run(work: Path, args: argparse.Namespace) -> None:
     stores = {}
     for n in sizes:
         path = work / f"store_{n}.zarr"
+        if args.reuse and path.is_dir():
+            stores[n] = path
+            print(f"store of {n:,} rows: {_dir_bytes(path) / 1e9:.2f} GB on disk, reused", flush=True)
+            continue
         seconds = write_store(path, resolved, plugins, n, seed=n)
         stores[n] = path
         print(f"store of {n:,} rows: {_dir_bytes(path) / 1e9:.2f} GB on disk, written in {seconds:.0f} s", flush=True)
@@ -346,6 +352,9 @@ def run(work: Path, args: argparse.Namespace) -> None:
         lines.append(_row("starlabel predict → parquet", n, r["seconds"], r, flat))
         print(lines[-1], flush=True)
     base_n = sizes[0]
+    one_lane = predict_run(starlabel, bundle, stores[base_n], work / "cat_one_lane.parquet", [*args.extra, "--lanes", "1"])
+    lines.append(_row("baseline: starlabel predict --lanes 1 (one network on every thread, as before lanes)", base_n, one_lane["seconds"], one_lane))
+    print(lines[-1], flush=True)
     baselines = [
         ("read", "baseline: read what prediction needs (flux, mask, aux, snr, ids), chunk by chunk, no model"),
         ("read-all", "baseline: read every array of each chunk (Store.read: also ivar and labels), no model"),
@@ -390,6 +399,7 @@ def main() -> None:
     parser.add_argument("--extra", nargs=argparse.REMAINDER, default=[], help="further `starlabel predict` options")
     parser.add_argument("--workdir", type=Path)
     parser.add_argument("--keep", action="store_true", help="keep the stores, bundle and catalogues")
+    parser.add_argument("--reuse", action="store_true", help="use the stores already in --workdir (from --keep)")
     args = parser.parse_args()
     work = args.workdir or Path(tempfile.mkdtemp(prefix="starlabel-bench-predict-"))
     work.mkdir(parents=True, exist_ok=True)
