@@ -50,14 +50,27 @@ class Stats:
         return asdict(self)
 
 
-def rows_in_split(store: Store, start: int, stop: int, split: str | None, spec: SplitSpec) -> np.ndarray:
-    """Boolean mask of rows ``start:stop`` that are in ``split`` (None: every kept row) and kept."""
-    keep = store.array("keep")[start:stop]
+def rows_in_split(
+    store: Store,
+    start: int,
+    stop: int,
+    split: str | None,
+    spec: SplitSpec,
+    keep: np.ndarray | None = None,
+    ids: np.ndarray | None = None,
+) -> np.ndarray:
+    """Boolean mask of rows ``start:stop`` that are in ``split`` (None: every kept row) and kept.
+
+    ``keep`` and ``ids`` are those rows' keep flags and source ids when the caller has already read them.
+    """
+    if keep is None:
+        keep = store.array("keep")[start:stop]
     if split is None:
         return keep
     if split not in SPLIT_NAMES:
         raise ValueError(f"unknown split {split!r}; allowed: {', '.join(SPLIT_NAMES)} or None")
-    ids = np.asarray(store.array("source_id")[start:stop])
+    if ids is None:
+        ids = np.asarray(store.array("source_id")[start:stop])
     if spec.member is None:
         codes = assign_splits(ids, spec.seed, spec.train, spec.valid)
     else:

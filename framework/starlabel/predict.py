@@ -170,7 +170,7 @@ class ChunkReader:
         self.split_name = split_name
         self.ranges = store.chunk_ranges()
         self.aux_names = list(store.layout.aux)
-        names = ["source_id", "flux", "mask", "snr"]
+        names = ["source_id", "flux", "mask", "snr", "keep"]
         names += [f"aux/{k}" for k in self.aux_names] + [f"aux/{k}_missing" for k in self.aux_names]
         self.arrays = {name: store.array(name) for name in names}
 
@@ -192,8 +192,10 @@ class ChunkReader:
     def read(self, chunks: list[int]) -> list[ChunkInputs]:
         """The inputs of the consecutive ``chunks``, read as one block."""
         start, stop = self.ranges[chunks[0]][0], self.ranges[chunks[-1]][1]
-        wanted = rows_in_split(self.store, start, stop, self.split_name, self.spec)
         block = {name: array[start:stop] for name, array in self.arrays.items()}
+        wanted = rows_in_split(
+            self.store, start, stop, self.split_name, self.spec, keep=block["keep"], ids=block["source_id"]
+        )
         out = []
         for chunk in chunks:
             a, b = (i - start for i in self.ranges[chunk])
