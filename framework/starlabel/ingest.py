@@ -6,15 +6,26 @@ regions, normalise, and join auxiliary inputs and reference labels by source id.
 written one whole chunk at a time; after each chunk an atomic progress record says which input row
 comes next, so a killed ingest resumes where it stopped and ends with the same store. A file that
 fails is reported and skipped (``strict=True`` stops instead).
+
+A reader that also has ``read_parts(path)`` (an iterator of ``Spectra`` whose concatenation is what
+``read`` returns, the problem lines included) is read part by part when the descriptor's normaliser is
+``none``: parts on the grid are prepared as they come (without float64 copies of float32 fluxes), so a file
+is never held twice, and its decompression and parsing overlap with the preparing. The stored values are
+those of the whole-file path; a file's rows are committed only once all of it was read.
 """
 
 from __future__ import annotations
 
 import copy
 import json
-from collections.abc import Callable, Sequence
+import queue
+import shutil
+import threading
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -23,6 +34,7 @@ import numpy as np
 from starlabel.containers import AuxTable, LabelTable, Spectra
 from starlabel.errors import DataFileError, StarlabelError
 from starlabel.identify import matching_readers
+from starlabel.identity_normaliser import NoNormalisation
 from starlabel.join import IdIndex, keep_best
 from starlabel.storage import storage_errors
 from starlabel.store import RESUME as STORE_RESUME
@@ -34,6 +46,8 @@ if TYPE_CHECKING:
     from starlabel.plugins import Plugins
 
 REPORT_FILE = "ingest_report.json"
+BLOCK_ROWS = 256
+"""Rows prepared at a time on the grid (float64 temporaries of a few MB, reused from the allocator)."""
 
 
 class IngestError(StarlabelError):
@@ -110,6 +124,7 @@ class _Pipeline:
                     expand_one(root, model.data.labels, "label"), self.label_names, resolved.options["labels.cuts"]
                 )
         self.label_index = IdIndex(self.labels.source_id) if self.labels is not None else None
+        self._work = _Scratch()
         self.velocities: tuple[IdIndex, np.ndarray] | None = None
         rest = model.rest_frame
         if rest is not None and rest.source == "table" and root is not None:
@@ -132,46 +147,89 @@ class _Pipeline:
             chunk_rows=self.resolved.model.ingest.chunk_rows,
         )
 
+    def read(self, path: Path) -> Iterator[Spectra]:
+        """The spectra of ``path``: in parts where the reader gives them and the normaliser is ``none``
+        (row by row, so parts change nothing), else whole."""
+        read_parts = getattr(self.reader, "read_parts", None)
+        if callable(read_parts) and isinstance(self.normaliser, NoNormalisation):
+            yield from read_parts(path)
+        else:
+            yield self.reader.read(path)
+
+    def prepare_parts(
+        self, parts: Iterable[Spectra], path: Path, problems: list[str]
+    ) -> Iterator[tuple[StoreBatch, np.ndarray]]:
+        """Rows of one file on the grid, part by part, with the reader rows they came from; once the file is
+        read, its problems (the reader's lines first, then ingest's, as :meth:`prepare` gives them for the
+        whole file) are added to ``problems``.
+
+        Parts on the grid are prepared one by one; if the first is not, all are joined and prepared whole
+        (resampling many spectra at once). Values beyond float32 are refused once the whole file was seen.
+        """
+        reader_lines: list[str] = []
+        lines: list[str] = []
+        peaks = (0.0, 0.0)
+        offset = 0
+        held: list[Spectra] = []
+        for spectra in parts:
+            reader_lines += spectra.problems
+            if held or (offset == 0 and not self._on_grid(spectra)):
+                held.append(spectra)
+                continue
+            batch, rows, part_lines, part_peaks = self._prepare(spectra, path, offset)
+            offset += len(spectra)
+            lines += part_lines
+            peaks = (max(peaks[0], part_peaks[0]), max(peaks[1], part_peaks[1]))
+            if len(batch):
+                yield batch, rows
+        if held:
+            batch, rows, lines, peaks = self._prepare(_concat_spectra(held), path, 0)
+            if len(batch):
+                yield batch, rows
+        _check_float32_range(peaks, path)
+        problems += reader_lines + lines
+
     def prepare(self, spectra: Spectra, path: Path) -> tuple[StoreBatch, np.ndarray, list[str]]:
         """Rows of one file on the grid, the reader rows they came from, and the problems found."""
-        from starlabel.resample import resample
-        from starlabel.wavelengths import convert_wavelength, doppler_shift_to_rest
+        batch, rows, problems, peaks = self._prepare(spectra, path, 0)
+        _check_float32_range(peaks, path)
+        return batch, rows, problems
 
+    def _on_grid(self, spectra: Spectra) -> bool:
+        """True when the spectra need no unit change, rest-frame shift or resampling, and are not normalised."""
         grid = self.grid
+        if self.resolved.model.rest_frame is not None or not isinstance(self.normaliser, NoNormalisation):
+            return False
+        if spectra.wavelength.ndim != 1 or spectra.wavelength.shape != grid.wavelength.shape:
+            return False
+        from starlabel.wavelengths import convert_wavelength
+
         wave = convert_wavelength(spectra.wavelength, spectra.unit, spectra.medium, grid.unit, grid.medium)
-        velocity = self._velocity(spectra, path)
-        if velocity is not None:
-            wave = doppler_shift_to_rest(wave, velocity)
-        if (
-            wave.ndim == 1
-            and wave.shape == grid.wavelength.shape
-            and np.allclose(wave, grid.wavelength, rtol=1e-12, atol=0)
-        ):
-            # no copies of the reader's arrays: np.where below makes the new ones
-            flux, ivar = spectra.flux.astype(np.float64, copy=False), spectra.ivar.astype(np.float64, copy=False)
-            bad = spectra.mask | ~np.isfinite(flux) | ~((ivar > 0) & (ivar < np.inf))  # NaN, ±inf, ≤ 0
-            flux = np.where(bad, 0.0, flux)
-            mask = bad | self.region_mask
-            ivar = np.where(mask, 0.0, ivar)  # zero where bad or in a mask region, as the two steps did
+        return bool(np.allclose(wave, grid.wavelength, rtol=1e-12, atol=0))
+
+    def _prepare(
+        self, spectra: Spectra, path: Path, offset: int
+    ) -> tuple[StoreBatch, np.ndarray, list[str], tuple[float, float]]:
+        """:meth:`prepare` of spectra that are rows ``offset...`` of the file, and the largest |ivar| and |flux|."""
+        if self._on_grid(spectra):
+            flux, ivar, mask, snr, peaks = _prepare_on_grid(spectra, self.region_mask, self._work)
         else:
-            out = resample(wave, spectra.flux, spectra.ivar, spectra.mask, grid, mode=self.mode)
-            mask = out.mask | self.region_mask
-            flux, ivar = out.flux, np.where(mask, 0.0, out.ivar)
-        normalised = self.normaliser.normalise(grid.wavelength, flux, ivar, mask, self.arms)
-        flux, ivar, mask = normalised.flux, normalised.ivar, normalised.mask
-        ivar = np.where(mask, 0.0, ivar)
-        flux = np.where(mask, 0.0, flux)
-        _check_float32_range(flux, ivar, path)
+            flux, ivar, mask = self._resampled(spectra, path)
+            peaks = (_largest(ivar), _largest(flux))
+            snr = _snr(spectra, flux, ivar, mask)
+        grid = self.grid
         good_rows = ~mask.all(axis=1)
         problems = [
-            f"{path}: row {row} (source_id {spectra.source_id[row]}): no good pixel on the grid "
+            f"{path}: row {offset + row} (source_id {spectra.source_id[row]}): no good pixel on the grid "
             f"{grid.wavelength[0]:g}–{grid.wavelength[-1]:g} {grid.unit}; skipped"
             for row in np.flatnonzero(~good_rows)
         ]
         rows = np.flatnonzero(good_rows)
-        snr = _snr(spectra, flux, ivar, mask)
-        ids = spectra.source_id[rows]
-        batch = StoreBatch(ids, flux[rows], ivar[rows], mask[rows], snr[rows])
+        if len(rows) == len(good_rows):
+            batch = StoreBatch(spectra.source_id, flux, ivar, mask, snr)
+        else:
+            batch = StoreBatch(spectra.source_id[rows], flux[rows], ivar[rows], mask[rows], snr[rows])
+        ids = batch.source_id
         for name, table in self.aux.items():
             index = self.aux_index[name].lookup(ids)
             found = index >= 0
@@ -192,7 +250,39 @@ class _Pipeline:
                 errors[found] = self.labels.errors[index[found], j]
                 ok[found] = self.labels.ok[index[found], j]
             batch.labels[name] = (values, errors, ok)
-        return batch, rows, problems
+        return batch, offset + rows, problems, peaks
+
+    def _resampled(self, spectra: Spectra, path: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Flux, ivar and mask (float64) on the grid: converted, shifted, resampled, masked and normalised."""
+        from starlabel.resample import resample
+        from starlabel.wavelengths import convert_wavelength, doppler_shift_to_rest
+
+        grid = self.grid
+        wave = convert_wavelength(spectra.wavelength, spectra.unit, spectra.medium, grid.unit, grid.medium)
+        velocity = self._velocity(spectra, path)
+        if velocity is not None:
+            wave = doppler_shift_to_rest(wave, velocity)
+        if (
+            wave.ndim == 1
+            and wave.shape == grid.wavelength.shape
+            and np.allclose(wave, grid.wavelength, rtol=1e-12, atol=0)
+        ):
+            # no copies of the reader's arrays: np.where below makes the new ones
+            flux, ivar = spectra.flux.astype(np.float64, copy=False), spectra.ivar.astype(np.float64, copy=False)
+            bad = spectra.mask | ~np.isfinite(flux) | ~((ivar > 0) & (ivar < np.inf))  # NaN, ±inf, ≤ 0
+            flux = np.where(bad, 0.0, flux)
+            mask = bad | self.region_mask
+            ivar = np.where(mask, 0.0, ivar)  # zero where bad or in a mask region, as the two steps did
+        else:
+            flux64 = spectra.flux.astype(np.float64, copy=False)  # a float32 reader's values, resampled in float64
+            out = resample(wave, flux64, spectra.ivar, spectra.mask, grid, mode=self.mode)
+            mask = out.mask | self.region_mask
+            flux, ivar = out.flux, np.where(mask, 0.0, out.ivar)
+        normalised = self.normaliser.normalise(grid.wavelength, flux, ivar, mask, self.arms)
+        flux, ivar, mask = normalised.flux, normalised.ivar, normalised.mask
+        ivar = np.where(mask, 0.0, ivar)
+        flux = np.where(mask, 0.0, flux)
+        return flux, ivar, mask
 
     def _velocity(self, spectra: Spectra, path: Path) -> np.ndarray | None:
         rest = self.resolved.model.rest_frame
@@ -214,11 +304,18 @@ class _Pipeline:
         return (velocity * u.Unit(rest.unit)).to_value(u.km / u.s)
 
 
-def _check_float32_range(flux: np.ndarray, ivar: np.ndarray, path: Path) -> None:
-    """Refuse values the store's float32 arrays cannot hold (ivar of tiny physical fluxes overflows to inf)."""
+def _largest(values: np.ndarray) -> float:
+    """The largest |value| (0 for none), without an |values| copy."""
+    return max(float(np.max(values)), -float(np.min(values))) if values.size else 0.0
+
+
+def _check_float32_range(peaks: tuple[float, float], path: Path) -> None:
+    """Refuse values the store's float32 arrays cannot hold (ivar of tiny physical fluxes overflows to inf).
+
+    ``peaks`` are the largest |ivar| and |flux| of the file's prepared rows.
+    """
     limit = float(np.finfo(np.float32).max)
-    for name, values in (("inverse variances", ivar), ("fluxes", flux)):
-        largest = max(float(np.max(values)), -float(np.min(values))) if values.size else 0.0  # no |values| copy
+    for name, largest in (("inverse variances", peaks[0]), ("fluxes", peaks[1])):
         if largest > limit:
             raise DataFileError(
                 str(path),
@@ -226,6 +323,101 @@ def _check_float32_range(flux: np.ndarray, ivar: np.ndarray, path: Path) -> None
                 "units that make them too small or too large; have them normalised (the descriptor's normalise "
                 "section, or a reader option that scales each spectrum)",
             )
+
+
+class _Scratch:
+    """Work arrays reused from block to block (by one thread): no fresh memory to fault in for every block."""
+
+    def __init__(self) -> None:
+        self._arrays: dict[str, np.ndarray] = {}
+
+    def get(self, name: str, rows: int, pixels: int, dtype: type) -> np.ndarray:
+        """A ``(rows, pixels)`` array of ``dtype`` (uninitialised), the same memory on every call."""
+        array = self._arrays.get(name)
+        if array is None or array.shape[0] < rows or array.shape[1] != pixels or array.dtype != dtype:
+            array = self._arrays[name] = np.empty((max(rows, BLOCK_ROWS), pixels), dtype)
+        return array[:rows]
+
+
+def _prepare_on_grid(
+    spectra: Spectra, region_mask: np.ndarray, work: _Scratch
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, tuple[float, float]]:
+    """Flux, ivar (float32, as stored), mask and S/N of spectra already on the grid and normalised, block by block.
+
+    The values are those of the whole-array float64 path (bad pixels and mask regions zeroed, S/N from
+    float64 products) cast to float32: a float32 flux is used as it is (every step on it is exact), the
+    inverse variance is always handled in float64. Also the largest |ivar| and |flux| before the cast.
+    """
+    n, pixels = spectra.flux.shape
+    flux_out = np.empty((n, pixels), np.float32)
+    ivar_out = np.empty((n, pixels), np.float32)
+    mask_out = np.empty((n, pixels), bool)
+    snr = np.empty(n, np.float64)
+    given_snr = spectra.meta.get("snr")
+    peak_ivar = peak_flux = 0.0
+    for start in range(0, n, BLOCK_ROWS):
+        stop = min(start + BLOCK_ROWS, n)
+        rows = stop - start
+        flux = spectra.flux[start:stop]
+        if flux.dtype != np.float32:  # float64 (or other) values are zeroed in a float64 copy
+            copy = work.get("flux", rows, pixels, np.float64)
+            np.copyto(copy, flux)
+            flux = copy
+        ivar = work.get("ivar", rows, pixels, np.float64)
+        np.copyto(ivar, spectra.ivar[start:stop])
+        mask = mask_out[start:stop]
+        test = work.get("test", rows, pixels, bool)
+        with np.errstate(invalid="ignore"):
+            np.greater(ivar, 0.0, out=mask)  # usable: 0 < ivar < inf, finite flux, not masked by the reader
+            mask &= np.less(ivar, np.inf, out=test)
+        mask &= np.isfinite(flux, out=test)
+        np.logical_not(mask, out=mask)
+        np.logical_or(mask, spectra.mask[start:stop], out=mask)
+        mask |= region_mask
+        np.copyto(ivar, 0.0, where=mask)
+        if flux.dtype == np.float32:
+            np.copyto(flux_out[start:stop], flux)
+            flux = flux_out[start:stop]
+        np.copyto(flux, 0.0, where=mask)
+        size = np.abs(flux, out=work.get("abs32" if flux.dtype == np.float32 else "abs64", rows, pixels, flux.dtype))
+        if ivar.size:  # ivar is 0 or positive now: its largest |value| is its maximum
+            peak_ivar = max(peak_ivar, float(ivar.max()))
+            peak_flux = max(peak_flux, float(size.max()))
+        with np.errstate(over="ignore"):  # refused by the caller once the file's peaks are known
+            np.copyto(ivar_out[start:stop], ivar, casting="same_kind")
+            if flux.dtype != np.float32:
+                np.copyto(flux_out[start:stop], flux, casting="same_kind")
+        if given_snr is not None:
+            snr[start:stop] = np.asarray(given_snr[start:stop], dtype=np.float64)
+            continue
+        ratio = work.get("ratio", rows, pixels, np.float64)  # measured_snr's |flux|·sqrt(ivar), in place
+        np.sqrt(ivar, out=ratio)
+        np.multiply(size, ratio, out=ratio)
+        np.copyto(ratio, np.inf, where=mask)
+        sorted_ratio = work.get("sorted", rows, pixels, np.float32)
+        np.copyto(sorted_ratio, ratio, casting="same_kind")
+        sorted_ratio.sort(axis=1)
+        snr[start:stop] = _median_of_sorted(sorted_ratio, pixels - np.count_nonzero(mask, axis=1))
+    return flux_out, ivar_out, mask_out, snr, (peak_ivar, peak_flux)
+
+
+def _concat_spectra(parts: Sequence[Spectra]) -> Spectra:
+    """One ``Spectra`` of the rows of a reader's parts (one shared grid, or one grid per row)."""
+    if len(parts) == 1:
+        return parts[0]
+    first = parts[0]
+    shared = first.wavelength.ndim == 1
+    return Spectra(
+        source_id=np.concatenate([p.source_id for p in parts]),
+        wavelength=first.wavelength if shared else np.concatenate([p.wavelength for p in parts]),
+        flux=np.concatenate([p.flux for p in parts]),
+        ivar=np.concatenate([p.ivar for p in parts]),
+        mask=np.concatenate([p.mask for p in parts]),
+        unit=first.unit,
+        medium=first.medium,
+        meta={key: np.concatenate([p.meta[key] for p in parts]) for key in first.meta},
+        problems=[line for p in parts for line in p.problems],
+    )
 
 
 def _empty_aux(columns: list[str]) -> AuxTable:
@@ -251,8 +443,12 @@ def measured_snr(flux: np.ndarray, ivar: np.ndarray, mask: np.ndarray) -> np.nda
         return np.zeros(len(flux))
     ratio = np.where(mask, np.inf, np.abs(flux) * np.sqrt(ivar)).astype(np.float32)
     ratio.sort(axis=1)
-    good = (~mask).sum(axis=1)
-    rows = np.arange(len(flux))
+    return _median_of_sorted(ratio, (~mask).sum(axis=1))
+
+
+def _median_of_sorted(ratio: np.ndarray, good: np.ndarray) -> np.ndarray:
+    """Per row, the median of the first ``good`` values of the sorted float32 ``ratio`` (0 where none)."""
+    rows = np.arange(len(ratio))
     low = ratio[rows, np.maximum(good - 1, 0) // 2].astype(np.float64)
     high = ratio[rows, np.maximum(good, 1) // 2 - (good == 0)].astype(np.float64)
     return np.where(good > 0, 0.5 * (low + high), 0.0)
@@ -328,14 +524,48 @@ def ingest(
     pending: list[_Piece] = []
     chunk = model.ingest.chunk_rows
     writer = _Writer(store) if store is not None else None
+    created = False  # the store was made by this run (and is removed if nothing could be ingested)
+    readings: dict[int, _FileReading] = {}
+
+    def read_ahead(index: int) -> None:
+        """Start reading file ``index`` in the background (the next file, once this one is read)."""
+        if index < len(paths) and index not in readings:
+            readings[index] = _FileReading(partial(pipeline.read, paths[index]))
+
+    def start_writing() -> _Writer:
+        """The writer of a store it makes first, in its thread (ids of the first pending rows give the id kind)."""
+        nonlocal created
+        created = True
+        return _Writer(partial(_new_store, store_path, resolved, plugins, pipeline, pending[0].batch.source_id, paths))
+
     try:
         for file_index in range(record["file_index"], len(paths)):
             path = paths[file_index]
             skip = record["row_in_file"] if file_index == record["file_index"] else 0
+            # rows before this file's: what the progress record may claim while this file is read
+            unfinished = (record["rows"] + sum(len(p.batch) for p in pending), file_index, skip)
+            read_ahead(file_index)
+            reading = readings.pop(file_index)
+            problems: list[str] = []
             try:
-                spectra = pipeline.reader.read(path)
-                batch, rows, problems = pipeline.prepare(spectra, path)
+                try:
+                    parts = reading.parts(partial(read_ahead, file_index + 1))
+                    for batch, rows in pipeline.prepare_parts(parts, path, problems):
+                        # whole chunks before this part are written while the file is read (a file read in one
+                        # part is written once it is complete, as always); committed once the file is
+                        ready = sum(len(p.batch) for p in pending)
+                        if ready >= chunk:
+                            writer = writer or start_writing()
+                            pending = _commit(writer, pending, ready - ready % chunk, record, unfinished)
+                        take = rows >= skip
+                        if take.all():
+                            pending.append(_Piece(batch, file_index, rows))
+                        elif take.any():
+                            pending.append(_Piece(batch.take(take), file_index, rows[take]))
+                finally:
+                    reading.close()  # stops a reader's background work when a part failed
             except StarlabelError as error:
+                pending = _roll_back(writer, pending, file_index, record, unfinished[0])
                 if strict:
                     raise IngestError(
                         f"{path}: {error} (strict mode: stopping; without --strict it is skipped)"
@@ -345,35 +575,110 @@ def ingest(
                     progress(file_index + 1, len(paths), record["rows"])
                 continue
             except Exception as error:  # a reader bug must not lose the other files' work
+                pending = _roll_back(writer, pending, file_index, record, unfinished[0])
                 if strict:
                     raise
                 _record_failure(record, path, error, skip, pipeline)
                 continue
             if file_index not in record["reported"]:  # a resumed file's problems are on record already
-                record["problems"].extend(spectra.problems + problems)
+                record["problems"].extend(problems)
                 record["reported"].append(file_index)
-            take = rows >= skip
-            if take.any():
-                pending.append(_Piece(batch.take(take), file_index, rows[take]))
-            if store is None and pending:
-                store = _create(store_path, resolved, plugins, pipeline, batch.source_id)
-                store.write_progress(_start_record(resolved, paths))  # resumable from its first moment
-                writer = _Writer(store)
-            while writer is not None and sum(len(p.batch) for p in pending) >= chunk:
-                pending = _commit(writer, pending, chunk, record)
+            if writer is None and pending:
+                writer = start_writing()
+            ready = sum(len(p.batch) for p in pending)
+            if writer is not None and ready >= chunk and file_index < len(paths) - 1:
+                pending = _commit(writer, pending, ready - ready % chunk, record)
             if progress:
                 progress(file_index + 1, len(paths), record["rows"] + sum(len(p.batch) for p in pending))
-        if store is None:
+        if pending and writer is not None:  # the rest, and the last file's rows, in one write
+            _commit(writer, pending, sum(len(p.batch) for p in pending), record)
+        if writer is not None:
+            writer.wait()
+            store = writer.store or store
+        if store is None or (created and record["rows"] == 0):
+            if writer is not None:
+                writer.close()
+                writer = None
+            if created:
+                shutil.rmtree(store_path, ignore_errors=True)  # as if never made: nothing could be ingested
             raise IngestError(
                 f"no spectrum could be ingested from {len(paths)} file(s); failures: "
                 + "; ".join(f"{f['file']}: {f['error']}" for f in record["failures"][:5])
             )
-        if pending and writer is not None:
-            _commit(writer, pending, sum(len(p.batch) for p in pending), record)
     finally:
+        for reading in readings.values():
+            reading.close()
         if writer is not None:
             writer.close()
     return _finish(store, record, resolved, len(paths))
+
+
+class _FileReading:
+    """The parts of one file, read in a background thread at most :attr:`ahead` parts ahead of the consumer.
+
+    The next file can then be read while this one's last parts are prepared and committed. Errors of the
+    reader are raised where the consumer reaches them, in file order.
+    """
+
+    ahead = 4
+
+    def __init__(self, read: Callable[[], Iterator[Spectra]]) -> None:
+        self._queue: queue.Queue[tuple[str, Any]] = queue.Queue(maxsize=self.ahead)
+        self._stop = threading.Event()
+        self._read = threading.Event()  # set once the reader has handed over its last part (or failed)
+        self._thread = threading.Thread(target=self._produce, args=(read,), name="starlabel-ingest-read", daemon=True)
+        self._thread.start()
+
+    def _produce(self, read: Callable[[], Iterator[Spectra]]) -> None:
+        try:
+            parts = read()
+            try:
+                for part in parts:
+                    if not self._put(("part", part)):
+                        return
+            finally:
+                close = getattr(parts, "close", None)
+                if close is not None:
+                    close()
+            item: tuple[str, Any] = ("end", None)
+        except BaseException as error:  # handed to the consumer, raised there
+            item = ("error", error)
+        self._read.set()
+        self._put(item)
+
+    def _put(self, item: tuple[str, Any]) -> bool:
+        """Queue ``item`` unless the consumer has stopped; False when it has."""
+        while not self._stop.is_set():
+            try:
+                self._queue.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def parts(self, when_read: Callable[[], None]) -> Iterator[Spectra]:
+        """The parts, in order; ``when_read()`` is called once the reader has produced them all."""
+        called = False
+        while True:
+            kind, value = self._queue.get()
+            if not called and self._read.is_set():
+                called = True
+                when_read()
+            if kind == "end":
+                return
+            if kind == "error":
+                raise value
+            yield value
+
+    def close(self) -> None:
+        """Stop the reader (parts not taken are dropped) and wait for its thread."""
+        self._stop.set()
+        while self._thread.is_alive():
+            try:
+                self._queue.get(timeout=0.1)
+            except queue.Empty:
+                pass
+        self._thread.join()
 
 
 def _start_record(resolved: ResolvedDescriptor, paths: Sequence[Path]) -> dict[str, Any]:
@@ -409,6 +714,15 @@ def _open_or_resume(path: Path, resolved: ResolvedDescriptor, record: dict[str, 
     return store
 
 
+def _new_store(
+    path: Path, resolved: ResolvedDescriptor, plugins: Plugins, pipeline: _Pipeline, ids: np.ndarray, paths: list[Path]
+) -> Store:
+    """:func:`_create`, with a progress record that makes it resumable from its first moment."""
+    store = _create(path, resolved, plugins, pipeline, ids)
+    store.write_progress(_start_record(resolved, paths))
+    return store
+
+
 def _create(path: Path, resolved: ResolvedDescriptor, plugins: Plugins, pipeline: _Pipeline, ids: np.ndarray) -> Store:
     return Store.create(
         path,
@@ -421,56 +735,153 @@ def _create(path: Path, resolved: ResolvedDescriptor, plugins: Plugins, pipeline
 
 
 class _Writer:
-    """Writes committed chunks in one background thread, in order, one at a time.
+    """Writes committed batches in one background thread, in order, at most :attr:`in_flight` queued at a time.
 
-    Reading and preparing the next file overlaps with compressing and writing the previous chunk. A
-    chunk's progress record is replaced only after its rows are written, so an interruption at any
-    moment leaves a store that resumes exactly.
+    Reading and preparing the next file overlaps with compressing and writing the previous rows. A batch's
+    progress record is replaced only after its rows are written, so an interruption at any moment leaves
+    a store that resumes exactly; after a failed write, the batches queued behind it are not written.
     """
 
-    def __init__(self, store: Store) -> None:
-        self.store = store
+    in_flight = 2
+
+    def __init__(self, store: Store | Callable[[], Store]) -> None:
+        """``store``: the store, or what makes it (called by the first task, in the writer's thread)."""
+        self.store: Store | None = store if isinstance(store, Store) else None
+        self._open_store = store if not isinstance(store, Store) else None
         self.pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="starlabel-ingest-writer")
-        self.future: Future[None] | None = None
+        self.futures: deque[Future[None]] = deque()
+        self.failed = False
+        self._buffers: dict[str, np.ndarray] = {}
 
-    def submit(self, batch: StoreBatch, record: dict[str, Any]) -> None:
-        """Queue ``batch`` and then ``record``; waits for the previous chunk first (and re-raises its error)."""
-        self.wait()
-        self.future = self.pool.submit(self._write, batch, copy.deepcopy(record))
+    def _join(self, batches: list[StoreBatch]) -> StoreBatch:
+        """The rows of ``batches`` in one batch whose spectra arrays are this writer's reused buffers (fresh
+        arrays of tens of MB would cost as much in page faults as the joining itself)."""
+        n = sum(len(b) for b in batches)
+        first = batches[0]
+        joined = StoreBatch(
+            np.concatenate([b.source_id for b in batches]),
+            self._into("flux", n, first.flux.shape[1], np.float32, [b.flux for b in batches]),
+            self._into("ivar", n, first.ivar.shape[1], np.float32, [b.ivar for b in batches]),
+            self._into("mask", n, first.mask.shape[1], np.bool_, [b.mask for b in batches]),
+            np.concatenate([b.snr for b in batches]),
+        )
+        for key in first.aux:
+            joined.aux[key] = (
+                np.concatenate([b.aux[key][0] for b in batches]),
+                np.concatenate([b.aux[key][1] for b in batches]),
+            )
+        for key in first.labels:
+            values, errors, ok = (np.concatenate([b.labels[key][i] for b in batches]) for i in range(3))
+            joined.labels[key] = (values, errors, ok)
+        return joined
 
-    def _write(self, batch: StoreBatch, record: dict[str, Any]) -> None:
-        self.store.append(batch)
-        self.store.write_progress(record)
+    def _into(self, name: str, rows: int, width: int, dtype: Any, parts: list[np.ndarray]) -> np.ndarray:
+        """``parts`` joined (and cast, as the store will) into the reused buffer ``name``."""
+        buffer = self._buffers.get(name)
+        if buffer is None or buffer.shape[0] < rows or buffer.shape[1] != width:
+            buffer = self._buffers[name] = np.empty((rows, width), dtype)
+        out = buffer[:rows]
+        np.concatenate(parts, out=out, casting="same_kind")
+        return out
+
+    def _store(self) -> Store:
+        if self.store is None:
+            assert self._open_store is not None
+            self.store = self._open_store()
+        return self.store
+
+    def submit(self, batches: list[StoreBatch], record: dict[str, Any]) -> None:
+        """Queue the rows of ``batches`` (joined in the writer's thread) and then ``record``; waits while
+        :attr:`in_flight` are queued (re-raises the error of a write that failed)."""
+        while self.futures and (len(self.futures) >= self.in_flight or self.futures[0].done()):
+            self.futures.popleft().result()
+        self.futures.append(self.pool.submit(self._write, batches, copy.deepcopy(record)))
+
+    def _write(self, batches: list[StoreBatch], record: dict[str, Any]) -> None:
+        if self.failed:
+            return  # an earlier batch was not written: nothing after it may be
+        try:
+            store = self._store()
+            store.append(batches[0] if len(batches) == 1 else self._join(batches))
+            store.write_progress(record)
+        except BaseException:
+            self.failed = True
+            raise
+
+    def truncate(self, rows: int) -> None:
+        """Queue cutting the store back to ``rows`` rows, after the batches in flight."""
+        while self.futures and (len(self.futures) >= self.in_flight or self.futures[0].done()):
+            self.futures.popleft().result()
+        self.futures.append(self.pool.submit(self._truncate, rows))
+
+    def _truncate(self, rows: int) -> None:
+        if not self.failed:
+            self._store().truncate(rows)
 
     def wait(self) -> None:
-        """Block until the chunk in flight is written."""
-        if self.future is not None:
-            future, self.future = self.future, None
-            future.result()
+        """Block until every queued batch is written (re-raises the first error)."""
+        while self.futures:
+            self.futures.popleft().result()
 
     def close(self) -> None:
-        """Finish the chunk in flight and stop the thread."""
+        """Finish the batches in flight and stop the thread."""
         try:
             self.wait()
         finally:
             self.pool.shutdown(wait=True)
 
 
-def _commit(writer: _Writer, pending: list[_Piece], n: int, record: dict[str, Any]) -> list[_Piece]:
-    """Hand the first ``n`` pending rows to the writer with the next input row recorded; return the rest."""
-    batch = StoreBatch.concat([p.batch for p in pending])
-    files = np.concatenate([np.full(len(p.batch), p.file_index) for p in pending])
-    rows = np.concatenate([p.rows_in_file for p in pending])
+def _commit(
+    writer: _Writer,
+    pending: list[_Piece],
+    n: int,
+    record: dict[str, Any],
+    unfinished: tuple[int, int, int] | None = None,
+) -> list[_Piece]:
+    """Hand the first ``n`` pending rows to the writer with the next input row recorded; return the rest.
+
+    ``record["rows"]`` counts the rows handed over. ``unfinished`` is ``(rows, file_index, row_in_file)``
+    of the first row of a file still being read: rows from it are written, but the progress record written
+    with them stops at that row (an interrupted ingest drops them and reads the file again; a file that
+    fails is taken back, :func:`_roll_back`). Only the pieces that make up the ``n`` rows are handed over
+    (the writer's thread joins them); the rest stay as they were, so rows are copied once.
+    """
+    taken: list[_Piece] = []
+    left: list[_Piece] = []
+    count = 0
+    for piece in pending:
+        size = len(piece.batch)
+        if count >= n:
+            left.append(piece)
+        elif count + size <= n:
+            taken.append(piece)
+            count += size
+        else:
+            cut = n - count
+            taken.append(_Piece(piece.batch.take(slice(0, cut)), piece.file_index, piece.rows_in_file[:cut]))
+            left.append(_Piece(piece.batch.take(slice(cut, None)), piece.file_index, piece.rows_in_file[cut:]))
+            count = n
     record["rows"] += n
-    rest = _Piece(batch.take(slice(n, None)), -1, rows[n:])
-    if len(rest.batch):
-        record["file_index"], record["row_in_file"] = int(files[n]), int(rows[n])
-        left = [_Piece(rest.batch.take(files[n:] == f), int(f), rows[n:][files[n:] == f]) for f in np.unique(files[n:])]
+    if left:
+        record["file_index"], record["row_in_file"] = left[0].file_index, int(left[0].rows_in_file[0])
     else:
-        record["file_index"], record["row_in_file"] = int(files[-1]) + 1, 0
-        left = []
-    writer.submit(batch.take(slice(0, n)), record)
+        record["file_index"], record["row_in_file"] = taken[-1].file_index + 1, 0
+    saved = record
+    if unfinished is not None and record["rows"] > unfinished[0]:
+        saved = {**record, "rows": unfinished[0], "file_index": unfinished[1], "row_in_file": unfinished[2]}
+    writer.submit([p.batch for p in taken], saved)
     return left
+
+
+def _roll_back(
+    writer: _Writer | None, pending: list[_Piece], file_index: int, record: dict[str, Any], rows: int
+) -> list[_Piece]:
+    """Take back the rows of a file that failed: its pending rows are dropped and, where some were written
+    already, the store is cut back to the ``rows`` before them. Returns the pending rows of other files."""
+    if writer is not None and record["rows"] > rows:
+        writer.truncate(rows)
+        record["rows"] = rows
+    return [p for p in pending if p.file_index != file_index]
 
 
 def _record_failure(record: dict[str, Any], path: Path, error: BaseException, skip: int, pipeline: _Pipeline) -> None:

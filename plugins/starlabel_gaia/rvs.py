@@ -9,23 +9,23 @@ Layouts read (details in the ``rvs_*`` modules and the plugin README):
 - DataLink zip bundles holding such files (other products are skipped and listed).
 
 Spectra come on the native grid ``846 + 0.01 i`` nm (vacuum, rest frame, continuum-normalised by the
-archive), flux and ``ivar = 1 / flux_error²`` as stored (float32 values in float64 arrays), the mask true
-where flux is not finite or ``ivar`` is 0. The edge pixels the archive leaves empty are masked, nothing
-else: cutting noisy edges is the descriptor's ``mask:``.
+archive): flux as stored (float32), ``ivar = 1 / flux_error²`` (float64, from the stored float32 errors),
+the mask true where flux is not finite or ``ivar`` is 0. The edge pixels the archive leaves empty are
+masked, nothing else: cutting noisy edges is the descriptor's ``mask:``. ``read_parts`` hands a bulk file
+over in parts as it is parsed (``starlabel ingest`` uses it); ``read`` joins them.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
-import numpy as np
 from pydantic import Field
 
 from starlabel.components import ComponentOptions, InstrumentReader
 from starlabel.containers import NativeGrid, Spectra
-from starlabel_gaia.ids import null_ids
 from starlabel_gaia.rvs_batch import RvsBatch
-from starlabel_gaia.rvs_grid import RVS_PIXELS, rvs_wavelength
+from starlabel_gaia.rvs_grid import RVS_PIXELS
 from starlabel_gaia.rvs_sniff import has_archive_suffix, sniff
 
 
@@ -97,10 +97,30 @@ class GaiaRvsDr3(InstrumentReader):
             Not an RVS file, or nothing in it could be read (no complete row, every row of the wrong
             length, ...); the message names the file and the expected layout.
         """
-        from starlabel_gaia.rvs_read import read_rvs
+        from starlabel_gaia.rvs_spectra import concat_spectra
+
+        return concat_spectra(list(self.read_parts(path)))
+
+    def read_parts(self, path: Path) -> Iterator[Spectra]:
+        """Read ``path`` as consecutive parts (a bulk file in batches of a few hundred rows, as it is parsed).
+
+        Concatenated, the parts are :meth:`read`'s result: the same rows and values, and the same problem
+        lines (all carried by the last part). Memory stays bounded by a few batches whatever the file size.
+
+        Raises
+        ------
+        DataFileError
+            As :meth:`read`, possibly after some parts were handed out (the caller then drops them).
+        """
+        from functools import partial
+
+        from starlabel_gaia.rvs_read import iter_rvs
+        from starlabel_gaia.rvs_spectra import iter_spectra, ready
 
         path = Path(path)
-        return to_spectra(read_rvs(path, self.options.prefetch), str(path), self.options.min_valid_pixels)
+        least = self.options.min_valid_pixels
+        parts = iter_rvs(path, self.options.prefetch, partial(ready, min_valid_pixels=least))
+        yield from iter_spectra(parts, str(path), least)
 
     # -------------------------------------------------------------------------------- simulation
     def simulation_grid(self) -> NativeGrid:
@@ -125,42 +145,6 @@ class GaiaRvsDr3(InstrumentReader):
 
 def to_spectra(batch: RvsBatch, label: str, min_valid_pixels: int) -> Spectra:
     """Turn a batch into :class:`Spectra`, dropping (and reporting) null ids and near-empty spectra."""
-    problems = list(batch.problems)
-    null = null_ids(batch.source_id, np.zeros(len(batch), dtype=bool))
-    for row in np.flatnonzero(null):
-        problems.append(f"{label}: spectrum {row} has a null source_id ({batch.source_id[row]}); skipped")
-    flux = batch.flux.astype(np.float64)
-    ivar = Spectra.ivar_from_sigma(batch.flux_error)
-    bad = ~np.isfinite(flux)
-    ivar[bad] = 0.0
-    mask = bad | (ivar == 0)
-    valid = RVS_PIXELS - np.count_nonzero(mask, axis=1)
-    sparse = (valid < min_valid_pixels) & ~null
-    for row in np.flatnonzero(sparse):
-        problems.append(
-            f"{label}: source_id {batch.source_id[row]} has {valid[row]} valid pixels, fewer than "
-            f"min_valid_pixels = {min_valid_pixels}; skipped"
-        )
-    keep = ~(null | sparse)
-    problems += _duplicates(label, batch.source_id[keep])
-    return Spectra(
-        source_id=batch.source_id[keep],
-        wavelength=rvs_wavelength(),
-        flux=flux[keep],
-        ivar=ivar[keep],
-        mask=mask[keep],
-        unit="nm",
-        medium="vacuum",
-        meta={key: value[keep] for key, value in batch.meta.items()},
-        problems=problems,
-    )
+    from starlabel_gaia.rvs_spectra import concat_spectra, iter_spectra
 
-
-def _duplicates(label: str, ids: np.ndarray) -> list[str]:
-    """One line when some source ids occur more than once (all kept)."""
-    unique, counts = np.unique(ids, return_counts=True)
-    repeated = unique[counts > 1]
-    if repeated.size == 0:
-        return []
-    shown = ", ".join(str(v) for v in repeated[:3]) + (", ..." if repeated.size > 3 else "")
-    return [f"{label}: {repeated.size} source_id values occur more than once (e.g. {shown}); all kept"]
+    return concat_spectra(list(iter_spectra([batch], label, min_valid_pixels)))

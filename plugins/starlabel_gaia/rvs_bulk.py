@@ -7,35 +7,46 @@ where ``flux`` and ``flux_error`` are JSON arrays of 2401 float32 values inside 
 ``"[0.98,0.99,...]"``; missing elements are ``null`` or ``NaN``. The same layout without the gzip layer or
 the ECSV header (DataLink ``RAW`` CSV/ECSV, arrays also as ``"(a, b, ...)"``) is read the same way.
 
-The file is streamed: lines are decompressed with :mod:`zlib`, split on the quotes in Python (a handful
-of operations per row) and the array text of :data:`PARSE_ROWS` rows at a time is parsed in bulk by
-:func:`starlabel_gaia.rvs_floats.parse_lists`; :func:`iter_bulk` yields :class:`RvsBatch` of at most
-``batch_rows`` rows, so memory for text stays bounded whatever the file size.
+The file is streamed: lines are decompressed (:mod:`starlabel_gaia.rvs_stream`), split on the quotes in
+Python (a handful of operations per row) and the array text of :data:`ARROW_ROWS` rows at a time is parsed
+in bulk by Arrow's CSV reader (:func:`starlabel_gaia.rvs_floats_arrow.parse_equal_lists`); a group it
+declines (another spelling, a row of the wrong length) is parsed by
+:func:`starlabel_gaia.rvs_floats.parse_lists`, :data:`PARSE_ROWS` rows at a time, with the same values.
+:func:`iter_bulk` yields :class:`RvsBatch` of at most ``batch_rows`` rows (the first ones smaller), so
+memory for text stays bounded whatever the file size; with ``prefetch``, batches are parsed in
+:data:`PARSE_THREADS` threads (neither zlib/isal, Arrow nor numpy hold the GIL for long) and handed out in
+file order.
 """
 
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO
+from typing import Any, BinaryIO, Protocol
 
 import numpy as np
 
 from starlabel.errors import DataFileError, MissingColumnError
 from starlabel_gaia.rvs_batch import META_FLOAT, META_INT, RvsBatch
 from starlabel_gaia.rvs_floats import Buffer, parse_lists
+from starlabel_gaia.rvs_floats_arrow import parse_equal_lists
 from starlabel_gaia.rvs_grid import RVS_PIXELS
 from starlabel_gaia.rvs_stream import TextStream
 from starlabel_gaia.rvs_text import column_names, parse_ecsv_header, split_fields, strip_array
 
 BATCH_ROWS = 256
 """Rows per yielded batch."""
+FIRST_BATCH_ROWS = 32
+"""Rows of a file's first batch; the next ones double up to :data:`BATCH_ROWS`."""
+ARROW_ROWS = 64
+"""Rows whose arrays are parsed in one call of :func:`parse_equal_lists` (≈ 3.5 MB of text)."""
 PARSE_ROWS = 16
-"""Rows whose arrays are parsed in one call (≈ 850 kB of text: large enough to amortise numpy's call
-overhead, small enough for its temporaries to stay in cache)."""
+"""Rows whose arrays are parsed in one call of the general parser, :func:`parse_lists`, where Arrow's
+cannot read a group exactly (≈ 850 kB of text: large enough to amortise numpy's call overhead, small
+enough for its temporaries to stay in cache)."""
 PARSE_THREADS = 2
 """Threads parsing batches of one file when the stream prefetches (the caller asked for background work)."""
 LAYOUT = (
@@ -45,6 +56,12 @@ LAYOUT = (
     f'{RVS_PIXELS} values, "[v1,v2,...]"'
 )
 REQUIRED = ("source_id", "flux", "flux_error")
+
+
+class _Batchlike(Protocol):
+    """What :func:`iter_bulk` hands out: an :class:`RvsBatch`, or what ``finish`` made of one."""
+
+    problems: list[str]
 
 
 @dataclass
@@ -105,25 +122,39 @@ def read_bulk(source: Path | BinaryIO, label: str, prefetch: bool = False) -> Rv
 
 
 def iter_bulk(
-    source: Path | BinaryIO, label: str, batch_rows: int = BATCH_ROWS, prefetch: bool = False
-) -> Iterator[RvsBatch]:
-    """Yield the spectra of a bulk file in batches of at most ``batch_rows`` rows (see :func:`read_bulk`)."""
+    source: Path | BinaryIO,
+    label: str,
+    batch_rows: int | None = None,
+    prefetch: bool = False,
+    finish: Callable[[RvsBatch], Any] | None = None,
+) -> Iterator[Any]:
+    """Yield the spectra of a bulk file in batches of at most ``batch_rows`` rows (default
+    :data:`BATCH_ROWS`; see :func:`read_bulk`).
+
+    ``finish``, when given, is applied to every batch where it is parsed (in the parsing threads when
+    ``prefetch``), and its results (which must have a ``problems`` list) are yielded instead.
+    """
+    rows = batch_rows or BATCH_ROWS
     if isinstance(source, str | Path):
         with open(source, "rb") as handle:
-            yield from _iter_closing(TextStream(handle, prefetch), label, batch_rows)
+            yield from _iter_closing(TextStream(handle, prefetch), label, rows, finish)
     else:
-        yield from _iter_closing(TextStream(source, prefetch), label, batch_rows)
+        yield from _iter_closing(TextStream(source, prefetch), label, rows, finish)
 
 
-def _iter_closing(stream: TextStream, label: str, batch_rows: int) -> Iterator[RvsBatch]:
+def _iter_closing(
+    stream: TextStream, label: str, batch_rows: int, finish: Callable[[RvsBatch], Any] | None
+) -> Iterator[Any]:
     """:func:`_iter_stream`, then stop the stream (and its thread) whatever happened."""
     try:
-        yield from _iter_stream(stream, label, batch_rows)
+        yield from _iter_stream(stream, label, batch_rows, finish)
     finally:
         stream.close()
 
 
-def _iter_stream(stream: TextStream, label: str, batch_rows: int) -> Iterator[RvsBatch]:
+def _iter_stream(
+    stream: TextStream, label: str, batch_rows: int, finish: Callable[[RvsBatch], Any] | None
+) -> Iterator[_Batchlike]:
     """Header lines, the column line, then the data rows in batches; closing problems on the last batch."""
     spans = stream.spans()
     header: list[str] = []
@@ -144,17 +175,19 @@ def _iter_stream(stream: TextStream, label: str, batch_rows: int) -> Iterator[Rv
 
     counts = _Counts()
     submitted = 0  # rows handed to the parser so far
-    parser = _OrderedParser(columns, delimiter, label, counts, PARSE_THREADS if stream.prefetching else 0)
+    parser = _OrderedParser(columns, delimiter, label, counts, PARSE_THREADS if stream.prefetching else 0, finish)
     try:
         pending: list[tuple[int, bytes, int, int]] = []
+        size = min(FIRST_BATCH_ROWS, batch_rows)  # small first batches: both threads busy sooner
         for buffer, start, end in spans:
             if start == end or (buffer[start] in b" \t" and not buffer[start:end].strip()):
                 continue  # blank line
             pending.append((stream.lines_read, buffer, start, end))
-            if len(pending) >= batch_rows:
+            if len(pending) >= size:
                 parser.submit(pending)
                 submitted += len(pending)
                 pending = []
+                size = min(2 * size, batch_rows)
                 yield from parser.ready()
         closing: list[str] = []
         last = stream.lines_read + 1  # 1-based number of the unterminated piece, if any
@@ -183,21 +216,29 @@ class _OrderedParser:
     as one on two free cores; the results, problems and counts are the same as parsing in order.
     """
 
-    def __init__(self, columns: _Columns, delimiter: bytes, label: str, counts: _Counts, threads: int) -> None:
-        self._args = (columns, delimiter, label)
+    def __init__(
+        self,
+        columns: _Columns,
+        delimiter: bytes,
+        label: str,
+        counts: _Counts,
+        threads: int,
+        finish: Callable[[RvsBatch], Any] | None = None,
+    ) -> None:
+        self._args = (columns, delimiter, label, finish)
         self._counts = counts
         self._pool = ThreadPoolExecutor(threads, thread_name_prefix="rvs-parse") if threads else None
         self._limit = 2 * threads
-        self._queue: deque[Future[tuple[RvsBatch, _Counts]] | tuple[RvsBatch, _Counts]] = deque()
+        self._queue: deque[Future[tuple[_Batchlike, _Counts]] | tuple[_Batchlike, _Counts]] = deque()
 
     def submit(self, rows: list[tuple[int, bytes, int, int]]) -> None:
         """Queue one batch of rows."""
         if self._pool is None:
-            self._queue.append(_parse_rows(rows, *self._args))
+            self._queue.append(_parse_finish(rows, *self._args))
         else:
-            self._queue.append(self._pool.submit(_parse_rows, rows, *self._args))
+            self._queue.append(self._pool.submit(_parse_finish, rows, *self._args))
 
-    def ready(self, drain: bool = False) -> Iterator[RvsBatch]:
+    def ready(self, drain: bool = False) -> Iterator[_Batchlike]:
         """The parsed batches at the head of the queue (all of them when ``drain``), their counts merged."""
         while self._queue and (drain or len(self._queue) > self._limit or self._done(self._queue[0])):
             item = self._queue.popleft()
@@ -252,6 +293,18 @@ def _locate(names: list[str], label: str) -> _Columns:
     )
 
 
+def _parse_finish(
+    rows: list[tuple[int, bytes, int, int]],
+    columns: _Columns,
+    delimiter: bytes,
+    label: str,
+    finish: Callable[[RvsBatch], Any] | None,
+) -> tuple[_Batchlike, _Counts]:
+    """:func:`_parse_rows`, then ``finish`` on the batch (where given)."""
+    batch, counts = _parse_rows(rows, columns, delimiter, label)
+    return (batch if finish is None else finish(batch)), counts
+
+
 def _parse_rows(
     rows: list[tuple[int, bytes, int, int]], columns: _Columns, delimiter: bytes, label: str
 ) -> tuple[RvsBatch, _Counts]:
@@ -291,44 +344,70 @@ def _parse_rows(
         for key, position in columns.meta.items():
             scalars[key].append(fields[position])
 
-    keep: list[int] = []
-    flux_rows: list[np.ndarray] = []
-    error_rows: list[np.ndarray] = []
-    for begin in range(0, len(ids), PARSE_ROWS):
-        end = min(begin + PARSE_ROWS, len(ids))
-        values, lengths = parse_lists(flux_texts[begin:end] + error_texts[begin:end])
+    flux = np.empty((len(ids), RVS_PIXELS), np.float32)
+    error = np.empty((len(ids), RVS_PIXELS), np.float32)
+    rejected: dict[int, tuple[int, int]] = {}  # row: the lengths of its flux and flux_error arrays
+    for begin in range(0, len(ids), ARROW_ROWS):
+        end = min(begin + ARROW_ROWS, len(ids))
         n = end - begin
-        if np.all(lengths == RVS_PIXELS):
-            both = values.astype(np.float32).reshape(2, n, RVS_PIXELS)
-            flux_rows.append(both[0])
-            error_rows.append(both[1])
-            keep.extend(range(begin, end))
+        values = parse_equal_lists(flux_texts[begin:end] + error_texts[begin:end], RVS_PIXELS)
+        if values is not None:
+            np.copyto(flux[begin:end], values[:n], casting="same_kind")
+            np.copyto(error[begin:end], values[n:], casting="same_kind")
             continue
-        offsets = np.concatenate(([0], np.cumsum(np.maximum(lengths, 0))))
-        for k in range(n):
-            nf, ne = int(lengths[k]), int(lengths[n + k])
-            if nf == RVS_PIXELS and ne == RVS_PIXELS:
-                flux_rows.append(values[offsets[k] : offsets[k + 1]].astype(np.float32)[None])
-                error_rows.append(values[offsets[n + k] : offsets[n + k + 1]].astype(np.float32)[None])
-                keep.append(begin + k)
-                continue
-            counts.wrong_length += 1
-            counts.lengths = (nf, ne)
-            problems.append(
-                f"{label}: line {numbers[begin + k]} (source_id {ids[begin + k]}): flux has {_describe(nf)} and "
-                f"flux_error {_describe(ne)}, expected {RVS_PIXELS} each; row skipped"
-            )
+        for first in range(begin, end, PARSE_ROWS):  # something Arrow does not read exactly: the general parser
+            last = min(first + PARSE_ROWS, end)
+            rejected.update(_parse_general(flux_texts, error_texts, first, last, flux, error))
+    for row, (nf, ne) in sorted(rejected.items()):
+        counts.wrong_length += 1
+        counts.lengths = (nf, ne)
+        problems.append(
+            f"{label}: line {numbers[row]} (source_id {ids[row]}): flux has {_describe(nf)} and "
+            f"flux_error {_describe(ne)}, expected {RVS_PIXELS} each; row skipped"
+        )
+    keep = [row for row in range(len(ids)) if row not in rejected]
+    if rejected:
+        flux, error = flux[keep], error[keep]
     counts.kept += len(keep)
     if problems and not counts.first_problem:
         counts.first_problem = problems[0]
     batch = RvsBatch.from_rows(
         [ids[k] for k in keep],
-        np.concatenate(flux_rows) if flux_rows else np.zeros((0, RVS_PIXELS), np.float32),
-        np.concatenate(error_rows) if error_rows else np.zeros((0, RVS_PIXELS), np.float32),
-        {key: [values[k] for k in keep] for key, values in scalars.items()},
+        flux,
+        error,
+        {key: [column[k] for k in keep] for key, column in scalars.items()},
         problems,
     )
     return batch, counts
+
+
+def _parse_general(
+    flux_texts: list[Buffer],
+    error_texts: list[Buffer],
+    begin: int,
+    end: int,
+    flux: np.ndarray,
+    error: np.ndarray,
+) -> dict[int, tuple[int, int]]:
+    """Parse rows ``begin:end`` with :func:`parse_lists` into ``flux`` and ``error``; return the rows whose
+    arrays do not both hold 2401 values, with their two lengths (-1: unparseable)."""
+    values, lengths = parse_lists(flux_texts[begin:end] + error_texts[begin:end])
+    n = end - begin
+    if np.all(lengths == RVS_PIXELS):
+        both = values.reshape(2, n, RVS_PIXELS)
+        np.copyto(flux[begin:end], both[0], casting="same_kind")
+        np.copyto(error[begin:end], both[1], casting="same_kind")
+        return {}
+    rejected = {}
+    offsets = np.concatenate(([0], np.cumsum(np.maximum(lengths, 0))))
+    for k in range(n):
+        nf, ne = int(lengths[k]), int(lengths[n + k])
+        if nf == RVS_PIXELS and ne == RVS_PIXELS:
+            np.copyto(flux[begin + k], values[offsets[k] : offsets[k + 1]], casting="same_kind")
+            np.copyto(error[begin + k], values[offsets[n + k] : offsets[n + k + 1]], casting="same_kind")
+        else:
+            rejected[begin + k] = (nf, ne)
+    return rejected
 
 
 def _split_row(

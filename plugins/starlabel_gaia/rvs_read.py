@@ -5,11 +5,13 @@ from __future__ import annotations
 import gzip
 import io
 import zlib
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 from starlabel.errors import DataFileError
 from starlabel_gaia.rvs_batch import RvsBatch
-from starlabel_gaia.rvs_bulk import read_bulk
+from starlabel_gaia.rvs_bulk import iter_bulk, read_bulk
 from starlabel_gaia.rvs_datalink_tables import read_fits, read_votable
 from starlabel_gaia.rvs_datalink_text import read_pixel_text
 from starlabel_gaia.rvs_sniff import FITS_MAGIC, GZIP_MAGIC, HEAD_BYTES, sniff, sniff_bytes
@@ -21,6 +23,24 @@ LAYOUTS = (
     "'RVS-Gaia DR3 <source_id>.csv|ecsv|fits|xml' (2401 rows of wavelength, flux, flux_error); or a zip "
     "bundle of them"
 )
+
+
+def iter_rvs(path: Path, prefetch: bool = False, finish: Callable[[RvsBatch], Any] | None = None) -> Iterator[Any]:
+    """The spectra of ``path`` in batches: a bulk file streamed (see :func:`iter_bulk`), any other layout whole.
+
+    ``finish``, when given, is applied to every batch (for a bulk file, in the thread that parsed it) and
+    its results are yielded instead.
+
+    Raises
+    ------
+    DataFileError
+        As :func:`read_rvs` (for a bulk file, possibly after some batches were handed out).
+    """
+    if path.is_file() and sniff(path, strict=False) == "array_text":
+        yield from iter_bulk(path, str(path), prefetch=prefetch, finish=finish)
+    else:
+        batch = read_rvs(path, prefetch)
+        yield batch if finish is None else finish(batch)
 
 
 def read_rvs(path: Path, prefetch: bool = False) -> RvsBatch:
