@@ -8,7 +8,7 @@ Instances are built from validated options: ``Reader(options)``.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
@@ -131,6 +131,16 @@ class InstrumentReader(Component):
     @abstractmethod
     def read(self, path: Path) -> Spectra:
         """Read every spectrum in ``path``."""
+
+    def read_parts(self, path: Path) -> Iterator[Spectra]:
+        """Read ``path`` as consecutive parts whose concatenation is :meth:`read`'s result.
+
+        Optional: by default one part, the whole file. A reader of large multi-spectrum files overrides it
+        to hand out a few hundred rows at a time as it parses (problem lines all on the last part): ingest
+        then prepares and writes rows while the rest of the file is still being read, with memory bounded
+        by a few parts. Errors may come after some parts; the caller drops that file's parts.
+        """
+        yield self.read(path)
 
     # -- optional: writing simulated spectra (``starlabel simulate``) --------------------------------------
     def simulation_grid(self) -> NativeGrid:

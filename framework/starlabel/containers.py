@@ -6,6 +6,7 @@ parties depend on nothing but numpy.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -89,6 +90,28 @@ class Spectra:
             np.divide(1.0, sigma**2, out=out, where=good)
         out[~np.isfinite(out)] = 0.0
         return out
+
+
+def concat_spectra(parts: Sequence[Spectra]) -> Spectra:
+    """One ``Spectra`` holding the rows, meta and problem lines of ``parts`` in order (a reader's parts of one file).
+
+    The parts share the first part's unit and medium, and either one grid (1-d wavelengths) or one per row.
+    """
+    if len(parts) == 1:
+        return parts[0]
+    first = parts[0]
+    shared = first.wavelength.ndim == 1
+    return Spectra(
+        source_id=np.concatenate([p.source_id for p in parts]),
+        wavelength=first.wavelength if shared else np.concatenate([p.wavelength for p in parts]),
+        flux=np.concatenate([p.flux for p in parts]),
+        ivar=np.concatenate([p.ivar for p in parts]),
+        mask=np.concatenate([p.mask for p in parts]),
+        unit=first.unit,
+        medium=first.medium,
+        meta={key: np.concatenate([p.meta[key] for p in parts]) for key in first.meta},
+        problems=[line for p in parts for line in p.problems],
+    )
 
 
 @dataclass

@@ -86,7 +86,7 @@ class DegradeReport:
 # ------------------------------------------------------------------------------------------------ noise
 def measure_snr(flux: np.ndarray, ivar: np.ndarray, mask: np.ndarray) -> np.ndarray:
     """Per-spectrum S/N as ingest measures it: median of ``|flux|·sqrt(ivar)`` over good pixels (0 if none)."""
-    from starlabel.ingest import measured_snr
+    from starlabel.ingest_grid import measured_snr
 
     return measured_snr(flux, ivar, mask)
 

@@ -7,23 +7,21 @@ written one whole chunk at a time; after each chunk an atomic progress record sa
 comes next, so a killed ingest resumes where it stopped and ends with the same store. A file that
 fails is reported and skipped (``strict=True`` stops instead).
 
-A reader that also has ``read_parts(path)`` (an iterator of ``Spectra`` whose concatenation is what
-``read`` returns, the problem lines included) is read part by part when the descriptor's normaliser is
-``none``: parts on the grid are prepared as they come (without float64 copies of float32 fluxes), so a file
-is never held twice, and its decompression and parsing overlap with the preparing. The stored values are
-those of the whole-file path; a file's rows are committed only once all of it was read.
+A reader whose ``read_parts(path)`` hands a file out in several parts
+(:meth:`~starlabel.components.InstrumentReader.read_parts`; one part by default) is read part by part when
+the descriptor's normaliser is ``none``: parts on the grid are prepared as they come
+(:mod:`starlabel.ingest_grid`, without float64 copies of float32 fluxes), in a background thread the next
+file is read while this one is finished (:mod:`starlabel.ingest_reading`), and a writer thread compresses
+and appends whole chunks (:mod:`starlabel.ingest_writer`). The stored values are those of the whole-file
+path. Chunks may be written before a file is read to its end, but the progress record only ever claims
+whole files, and the rows of a file that fails part-way are cut back out of the store.
 """
 
 from __future__ import annotations
 
-import copy
 import json
-import queue
 import shutil
-import threading
-from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from functools import partial
 from pathlib import Path
@@ -31,10 +29,13 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from starlabel.containers import AuxTable, LabelTable, Spectra
+from starlabel.containers import AuxTable, LabelTable, Spectra, concat_spectra
 from starlabel.errors import DataFileError, StarlabelError
 from starlabel.identify import matching_readers
 from starlabel.identity_normaliser import NoNormalisation
+from starlabel.ingest_grid import Scratch, largest, measured_snr, prepare_on_grid
+from starlabel.ingest_reading import FileReading
+from starlabel.ingest_writer import StoreWriter
 from starlabel.join import IdIndex, keep_best
 from starlabel.storage import storage_errors
 from starlabel.store import RESUME as STORE_RESUME
@@ -46,8 +47,6 @@ if TYPE_CHECKING:
     from starlabel.plugins import Plugins
 
 REPORT_FILE = "ingest_report.json"
-BLOCK_ROWS = 256
-"""Rows prepared at a time on the grid (float64 temporaries of a few MB, reused from the allocator)."""
 
 
 class IngestError(StarlabelError):
@@ -124,7 +123,7 @@ class _Pipeline:
                     expand_one(root, model.data.labels, "label"), self.label_names, resolved.options["labels.cuts"]
                 )
         self.label_index = IdIndex(self.labels.source_id) if self.labels is not None else None
-        self._work = _Scratch()
+        self._work = Scratch()
         self.velocities: tuple[IdIndex, np.ndarray] | None = None
         rest = model.rest_frame
         if rest is not None and rest.source == "table" and root is not None:
@@ -183,7 +182,7 @@ class _Pipeline:
             if len(batch):
                 yield batch, rows
         if held:
-            batch, rows, lines, peaks = self._prepare(_concat_spectra(held), path, 0)
+            batch, rows, lines, peaks = self._prepare(concat_spectra(held), path, 0)
             if len(batch):
                 yield batch, rows
         _check_float32_range(peaks, path)
@@ -212,10 +211,10 @@ class _Pipeline:
     ) -> tuple[StoreBatch, np.ndarray, list[str], tuple[float, float]]:
         """:meth:`prepare` of spectra that are rows ``offset...`` of the file, and the largest |ivar| and |flux|."""
         if self._on_grid(spectra):
-            flux, ivar, mask, snr, peaks = _prepare_on_grid(spectra, self.region_mask, self._work)
+            flux, ivar, mask, snr, peaks = prepare_on_grid(spectra, self.region_mask, self._work)
         else:
             flux, ivar, mask = self._resampled(spectra, path)
-            peaks = (_largest(ivar), _largest(flux))
+            peaks = (largest(ivar), largest(flux))
             snr = _snr(spectra, flux, ivar, mask)
         grid = self.grid
         good_rows = ~mask.all(axis=1)
@@ -304,120 +303,20 @@ class _Pipeline:
         return (velocity * u.Unit(rest.unit)).to_value(u.km / u.s)
 
 
-def _largest(values: np.ndarray) -> float:
-    """The largest |value| (0 for none), without an |values| copy."""
-    return max(float(np.max(values)), -float(np.min(values))) if values.size else 0.0
-
-
 def _check_float32_range(peaks: tuple[float, float], path: Path) -> None:
     """Refuse values the store's float32 arrays cannot hold (ivar of tiny physical fluxes overflows to inf).
 
     ``peaks`` are the largest |ivar| and |flux| of the file's prepared rows.
     """
     limit = float(np.finfo(np.float32).max)
-    for name, largest in (("inverse variances", peaks[0]), ("fluxes", peaks[1])):
-        if largest > limit:
+    for name, peak in (("inverse variances", peaks[0]), ("fluxes", peaks[1])):
+        if peak > limit:
             raise DataFileError(
                 str(path),
-                f"{name} up to {largest:.3g} exceed the store's float32 range ({limit:.3g}): the fluxes are in "
+                f"{name} up to {peak:.3g} exceed the store's float32 range ({limit:.3g}): the fluxes are in "
                 "units that make them too small or too large; have them normalised (the descriptor's normalise "
                 "section, or a reader option that scales each spectrum)",
             )
-
-
-class _Scratch:
-    """Work arrays reused from block to block (by one thread): no fresh memory to fault in for every block."""
-
-    def __init__(self) -> None:
-        self._arrays: dict[str, np.ndarray] = {}
-
-    def get(self, name: str, rows: int, pixels: int, dtype: type) -> np.ndarray:
-        """A ``(rows, pixels)`` array of ``dtype`` (uninitialised), the same memory on every call."""
-        array = self._arrays.get(name)
-        if array is None or array.shape[0] < rows or array.shape[1] != pixels or array.dtype != dtype:
-            array = self._arrays[name] = np.empty((max(rows, BLOCK_ROWS), pixels), dtype)
-        return array[:rows]
-
-
-def _prepare_on_grid(
-    spectra: Spectra, region_mask: np.ndarray, work: _Scratch
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, tuple[float, float]]:
-    """Flux, ivar (float32, as stored), mask and S/N of spectra already on the grid and normalised, block by block.
-
-    The values are those of the whole-array float64 path (bad pixels and mask regions zeroed, S/N from
-    float64 products) cast to float32: a float32 flux is used as it is (every step on it is exact), the
-    inverse variance is always handled in float64. Also the largest |ivar| and |flux| before the cast.
-    """
-    n, pixels = spectra.flux.shape
-    flux_out = np.empty((n, pixels), np.float32)
-    ivar_out = np.empty((n, pixels), np.float32)
-    mask_out = np.empty((n, pixels), bool)
-    snr = np.empty(n, np.float64)
-    given_snr = spectra.meta.get("snr")
-    peak_ivar = peak_flux = 0.0
-    for start in range(0, n, BLOCK_ROWS):
-        stop = min(start + BLOCK_ROWS, n)
-        rows = stop - start
-        flux = spectra.flux[start:stop]
-        if flux.dtype != np.float32:  # float64 (or other) values are zeroed in a float64 copy
-            copy = work.get("flux", rows, pixels, np.float64)
-            np.copyto(copy, flux)
-            flux = copy
-        ivar = work.get("ivar", rows, pixels, np.float64)
-        np.copyto(ivar, spectra.ivar[start:stop])
-        mask = mask_out[start:stop]
-        test = work.get("test", rows, pixels, bool)
-        with np.errstate(invalid="ignore"):
-            np.greater(ivar, 0.0, out=mask)  # usable: 0 < ivar < inf, finite flux, not masked by the reader
-            mask &= np.less(ivar, np.inf, out=test)
-        mask &= np.isfinite(flux, out=test)
-        np.logical_not(mask, out=mask)
-        np.logical_or(mask, spectra.mask[start:stop], out=mask)
-        mask |= region_mask
-        np.copyto(ivar, 0.0, where=mask)
-        if flux.dtype == np.float32:
-            np.copyto(flux_out[start:stop], flux)
-            flux = flux_out[start:stop]
-        np.copyto(flux, 0.0, where=mask)
-        size = np.abs(flux, out=work.get("abs32" if flux.dtype == np.float32 else "abs64", rows, pixels, flux.dtype))
-        if ivar.size:  # ivar is 0 or positive now: its largest |value| is its maximum
-            peak_ivar = max(peak_ivar, float(ivar.max()))
-            peak_flux = max(peak_flux, float(size.max()))
-        with np.errstate(over="ignore"):  # refused by the caller once the file's peaks are known
-            np.copyto(ivar_out[start:stop], ivar, casting="same_kind")
-            if flux.dtype != np.float32:
-                np.copyto(flux_out[start:stop], flux, casting="same_kind")
-        if given_snr is not None:
-            snr[start:stop] = np.asarray(given_snr[start:stop], dtype=np.float64)
-            continue
-        ratio = work.get("ratio", rows, pixels, np.float64)  # measured_snr's |flux|·sqrt(ivar), in place
-        np.sqrt(ivar, out=ratio)
-        np.multiply(size, ratio, out=ratio)
-        np.copyto(ratio, np.inf, where=mask)
-        sorted_ratio = work.get("sorted", rows, pixels, np.float32)
-        np.copyto(sorted_ratio, ratio, casting="same_kind")
-        sorted_ratio.sort(axis=1)
-        snr[start:stop] = _median_of_sorted(sorted_ratio, pixels - np.count_nonzero(mask, axis=1))
-    return flux_out, ivar_out, mask_out, snr, (peak_ivar, peak_flux)
-
-
-def _concat_spectra(parts: Sequence[Spectra]) -> Spectra:
-    """One ``Spectra`` of the rows of a reader's parts (one shared grid, or one grid per row)."""
-    if len(parts) == 1:
-        return parts[0]
-    first = parts[0]
-    shared = first.wavelength.ndim == 1
-    return Spectra(
-        source_id=np.concatenate([p.source_id for p in parts]),
-        wavelength=first.wavelength if shared else np.concatenate([p.wavelength for p in parts]),
-        flux=np.concatenate([p.flux for p in parts]),
-        ivar=np.concatenate([p.ivar for p in parts]),
-        mask=np.concatenate([p.mask for p in parts]),
-        unit=first.unit,
-        medium=first.medium,
-        meta={key: np.concatenate([p.meta[key] for p in parts]) for key in first.meta},
-        problems=[line for p in parts for line in p.problems],
-    )
 
 
 def _empty_aux(columns: list[str]) -> AuxTable:
@@ -430,28 +329,6 @@ def _snr(spectra: Spectra, flux: np.ndarray, ivar: np.ndarray, mask: np.ndarray)
     if "snr" in spectra.meta:
         return np.asarray(spectra.meta["snr"], dtype=np.float64)
     return measured_snr(flux, ivar, mask)
-
-
-def measured_snr(flux: np.ndarray, ivar: np.ndarray, mask: np.ndarray) -> np.ndarray:
-    """Per-spectrum S/N as the store records it: the median of |flux|·sqrt(ivar) over unmasked pixels (0 if none).
-
-    ``mask`` must already mark every bad pixel (as it does on the grid, after ingest's checks). Vectorised:
-    bad pixels sort to the end as +inf and each row's median is read at its own good count (``np.nanmedian``
-    loops over rows in Python).
-    """
-    if flux.size == 0:
-        return np.zeros(len(flux))
-    ratio = np.where(mask, np.inf, np.abs(flux) * np.sqrt(ivar)).astype(np.float32)
-    ratio.sort(axis=1)
-    return _median_of_sorted(ratio, (~mask).sum(axis=1))
-
-
-def _median_of_sorted(ratio: np.ndarray, good: np.ndarray) -> np.ndarray:
-    """Per row, the median of the first ``good`` values of the sorted float32 ``ratio`` (0 where none)."""
-    rows = np.arange(len(ratio))
-    low = ratio[rows, np.maximum(good - 1, 0) // 2].astype(np.float64)
-    high = ratio[rows, np.maximum(good, 1) // 2 - (good == 0)].astype(np.float64)
-    return np.where(good > 0, 0.5 * (low + high), 0.0)
 
 
 def ingest(
@@ -523,20 +400,22 @@ def ingest(
         store.truncate(record["rows"])
     pending: list[_Piece] = []
     chunk = model.ingest.chunk_rows
-    writer = _Writer(store) if store is not None else None
+    writer = StoreWriter(store) if store is not None else None
     created = False  # the store was made by this run (and is removed if nothing could be ingested)
-    readings: dict[int, _FileReading] = {}
+    readings: dict[int, FileReading] = {}
 
     def read_ahead(index: int) -> None:
         """Start reading file ``index`` in the background (the next file, once this one is read)."""
         if index < len(paths) and index not in readings:
-            readings[index] = _FileReading(partial(pipeline.read, paths[index]))
+            readings[index] = FileReading(partial(pipeline.read, paths[index]))
 
-    def start_writing() -> _Writer:
+    def start_writing() -> StoreWriter:
         """The writer of a store it makes first, in its thread (ids of the first pending rows give the id kind)."""
         nonlocal created
         created = True
-        return _Writer(partial(_new_store, store_path, resolved, plugins, pipeline, pending[0].batch.source_id, paths))
+        return StoreWriter(
+            partial(_new_store, store_path, resolved, plugins, pipeline, pending[0].batch.source_id, paths)
+        )
 
     try:
         for file_index in range(record["file_index"], len(paths)):
@@ -613,74 +492,6 @@ def ingest(
     return _finish(store, record, resolved, len(paths))
 
 
-class _FileReading:
-    """The parts of one file, read in a background thread at most :attr:`ahead` parts ahead of the consumer.
-
-    The next file can then be read while this one's last parts are prepared and committed. Errors of the
-    reader are raised where the consumer reaches them, in file order.
-    """
-
-    ahead = 4
-
-    def __init__(self, read: Callable[[], Iterator[Spectra]]) -> None:
-        self._queue: queue.Queue[tuple[str, Any]] = queue.Queue(maxsize=self.ahead)
-        self._stop = threading.Event()
-        self._read = threading.Event()  # set once the reader has handed over its last part (or failed)
-        self._thread = threading.Thread(target=self._produce, args=(read,), name="starlabel-ingest-read", daemon=True)
-        self._thread.start()
-
-    def _produce(self, read: Callable[[], Iterator[Spectra]]) -> None:
-        try:
-            parts = read()
-            try:
-                for part in parts:
-                    if not self._put(("part", part)):
-                        return
-            finally:
-                close = getattr(parts, "close", None)
-                if close is not None:
-                    close()
-            item: tuple[str, Any] = ("end", None)
-        except BaseException as error:  # handed to the consumer, raised there
-            item = ("error", error)
-        self._read.set()
-        self._put(item)
-
-    def _put(self, item: tuple[str, Any]) -> bool:
-        """Queue ``item`` unless the consumer has stopped; False when it has."""
-        while not self._stop.is_set():
-            try:
-                self._queue.put(item, timeout=0.1)
-                return True
-            except queue.Full:
-                continue
-        return False
-
-    def parts(self, when_read: Callable[[], None]) -> Iterator[Spectra]:
-        """The parts, in order; ``when_read()`` is called once the reader has produced them all."""
-        called = False
-        while True:
-            kind, value = self._queue.get()
-            if not called and self._read.is_set():
-                called = True
-                when_read()
-            if kind == "end":
-                return
-            if kind == "error":
-                raise value
-            yield value
-
-    def close(self) -> None:
-        """Stop the reader (parts not taken are dropped) and wait for its thread."""
-        self._stop.set()
-        while self._thread.is_alive():
-            try:
-                self._queue.get(timeout=0.1)
-            except queue.Empty:
-                pass
-        self._thread.join()
-
-
 def _start_record(resolved: ResolvedDescriptor, paths: Sequence[Path]) -> dict[str, Any]:
     return {
         "descriptor_hash": resolved.hash(),
@@ -734,105 +545,8 @@ def _create(path: Path, resolved: ResolvedDescriptor, plugins: Plugins, pipeline
     )
 
 
-class _Writer:
-    """Writes committed batches in one background thread, in order, at most :attr:`in_flight` queued at a time.
-
-    Reading and preparing the next file overlaps with compressing and writing the previous rows. A batch's
-    progress record is replaced only after its rows are written, so an interruption at any moment leaves
-    a store that resumes exactly; after a failed write, the batches queued behind it are not written.
-    """
-
-    in_flight = 2
-
-    def __init__(self, store: Store | Callable[[], Store]) -> None:
-        """``store``: the store, or what makes it (called by the first task, in the writer's thread)."""
-        self.store: Store | None = store if isinstance(store, Store) else None
-        self._open_store = store if not isinstance(store, Store) else None
-        self.pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="starlabel-ingest-writer")
-        self.futures: deque[Future[None]] = deque()
-        self.failed = False
-        self._buffers: dict[str, np.ndarray] = {}
-
-    def _join(self, batches: list[StoreBatch]) -> StoreBatch:
-        """The rows of ``batches`` in one batch whose spectra arrays are this writer's reused buffers (fresh
-        arrays of tens of MB would cost as much in page faults as the joining itself)."""
-        n = sum(len(b) for b in batches)
-        first = batches[0]
-        joined = StoreBatch(
-            np.concatenate([b.source_id for b in batches]),
-            self._into("flux", n, first.flux.shape[1], np.float32, [b.flux for b in batches]),
-            self._into("ivar", n, first.ivar.shape[1], np.float32, [b.ivar for b in batches]),
-            self._into("mask", n, first.mask.shape[1], np.bool_, [b.mask for b in batches]),
-            np.concatenate([b.snr for b in batches]),
-        )
-        for key in first.aux:
-            joined.aux[key] = (
-                np.concatenate([b.aux[key][0] for b in batches]),
-                np.concatenate([b.aux[key][1] for b in batches]),
-            )
-        for key in first.labels:
-            values, errors, ok = (np.concatenate([b.labels[key][i] for b in batches]) for i in range(3))
-            joined.labels[key] = (values, errors, ok)
-        return joined
-
-    def _into(self, name: str, rows: int, width: int, dtype: Any, parts: list[np.ndarray]) -> np.ndarray:
-        """``parts`` joined (and cast, as the store will) into the reused buffer ``name``."""
-        buffer = self._buffers.get(name)
-        if buffer is None or buffer.shape[0] < rows or buffer.shape[1] != width:
-            buffer = self._buffers[name] = np.empty((rows, width), dtype)
-        out = buffer[:rows]
-        np.concatenate(parts, out=out, casting="same_kind")
-        return out
-
-    def _store(self) -> Store:
-        if self.store is None:
-            assert self._open_store is not None
-            self.store = self._open_store()
-        return self.store
-
-    def submit(self, batches: list[StoreBatch], record: dict[str, Any]) -> None:
-        """Queue the rows of ``batches`` (joined in the writer's thread) and then ``record``; waits while
-        :attr:`in_flight` are queued (re-raises the error of a write that failed)."""
-        while self.futures and (len(self.futures) >= self.in_flight or self.futures[0].done()):
-            self.futures.popleft().result()
-        self.futures.append(self.pool.submit(self._write, batches, copy.deepcopy(record)))
-
-    def _write(self, batches: list[StoreBatch], record: dict[str, Any]) -> None:
-        if self.failed:
-            return  # an earlier batch was not written: nothing after it may be
-        try:
-            store = self._store()
-            store.append(batches[0] if len(batches) == 1 else self._join(batches))
-            store.write_progress(record)
-        except BaseException:
-            self.failed = True
-            raise
-
-    def truncate(self, rows: int) -> None:
-        """Queue cutting the store back to ``rows`` rows, after the batches in flight."""
-        while self.futures and (len(self.futures) >= self.in_flight or self.futures[0].done()):
-            self.futures.popleft().result()
-        self.futures.append(self.pool.submit(self._truncate, rows))
-
-    def _truncate(self, rows: int) -> None:
-        if not self.failed:
-            self._store().truncate(rows)
-
-    def wait(self) -> None:
-        """Block until every queued batch is written (re-raises the first error)."""
-        while self.futures:
-            self.futures.popleft().result()
-
-    def close(self) -> None:
-        """Finish the batches in flight and stop the thread."""
-        try:
-            self.wait()
-        finally:
-            self.pool.shutdown(wait=True)
-
-
 def _commit(
-    writer: _Writer,
+    writer: StoreWriter,
     pending: list[_Piece],
     n: int,
     record: dict[str, Any],
@@ -874,7 +588,7 @@ def _commit(
 
 
 def _roll_back(
-    writer: _Writer | None, pending: list[_Piece], file_index: int, record: dict[str, Any], rows: int
+    writer: StoreWriter | None, pending: list[_Piece], file_index: int, record: dict[str, Any], rows: int
 ) -> list[_Piece]:
     """Take back the rows of a file that failed: its pending rows are dropped and, where some were written
     already, the store is cut back to the ``rows`` before them. Returns the pending rows of other files."""

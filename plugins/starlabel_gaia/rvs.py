@@ -97,7 +97,7 @@ class GaiaRvsDr3(InstrumentReader):
             Not an RVS file, or nothing in it could be read (no complete row, every row of the wrong
             length, ...); the message names the file and the expected layout.
         """
-        from starlabel_gaia.rvs_spectra import concat_spectra
+        from starlabel.containers import concat_spectra
 
         return concat_spectra(list(self.read_parts(path)))
 
@@ -145,6 +145,7 @@ class GaiaRvsDr3(InstrumentReader):
 
 def to_spectra(batch: RvsBatch, label: str, min_valid_pixels: int) -> Spectra:
     """Turn a batch into :class:`Spectra`, dropping (and reporting) null ids and near-empty spectra."""
-    from starlabel_gaia.rvs_spectra import concat_spectra, iter_spectra
+    from starlabel.containers import concat_spectra
+    from starlabel_gaia.rvs_spectra import iter_spectra
 
     return concat_spectra(list(iter_spectra([batch], label, min_valid_pixels)))

@@ -2,7 +2,7 @@
 dropped and reported, batch by batch.
 
 A file's batches become a sequence of ``Spectra`` parts (:func:`iter_spectra`) whose concatenation
-(:func:`concat_spectra`) is what the reader's ``read`` returns: the same rows, values and problem lines in
+(:func:`starlabel.containers.concat_spectra`) is what the reader's ``read`` returns: the same rows, values and problem lines in
 the same order (the lines are all carried by the last part). ``flux`` stays float32, the archive's values;
 ``ivar = 1 / flux_error²`` is computed in float64 from them, exactly as before. The array work of a batch
 (:func:`ready`) can run in the thread that parsed it; only the message lines are made in file order.
@@ -10,7 +10,7 @@ the same order (the lines are all carried by the last part). ``flux`` stays floa
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -174,24 +174,6 @@ def iter_spectra(parts: Iterable[RvsPart | RvsBatch], label: str, min_valid_pixe
         held = maker.part(RvsBatch.empty())
     held.problems = maker.problems()
     yield held
-
-
-def concat_spectra(parts: Sequence[Spectra]) -> Spectra:
-    """One ``Spectra`` holding the rows and problem lines of ``parts`` (all on the RVS grid), in order."""
-    if len(parts) == 1:
-        return parts[0]
-    first = parts[0]
-    return Spectra(
-        source_id=np.concatenate([p.source_id for p in parts]),
-        wavelength=first.wavelength,
-        flux=np.concatenate([p.flux for p in parts]),
-        ivar=np.concatenate([p.ivar for p in parts]),
-        mask=np.concatenate([p.mask for p in parts]),
-        unit=first.unit,
-        medium=first.medium,
-        meta={key: np.concatenate([p.meta[key] for p in parts]) for key in first.meta},
-        problems=[line for p in parts for line in p.problems],
-    )
 
 
 def _duplicates(label: str, ids: np.ndarray) -> list[str]:

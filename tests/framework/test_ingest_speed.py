@@ -19,7 +19,8 @@ from starlabel import hookimpl
 from starlabel.containers import Spectra
 from starlabel.descriptor import load_descriptor
 from starlabel.errors import DataFileError
-from starlabel.ingest import IngestError, _Pipeline, ingest, measured_snr
+from starlabel.ingest import IngestError, _Pipeline, ingest
+from starlabel.ingest_grid import measured_snr
 from starlabel.plugins import Plugins, load_plugins
 from starlabel.store import Store
 

@@ -11,10 +11,10 @@ import numpy as np
 import pytest
 
 import starlabel_gaia.rvs_stream as rvs_stream
-from starlabel.containers import Spectra
+from starlabel.containers import Spectra, concat_spectra
 from starlabel_gaia.rvs import GaiaRvsDr3
 from starlabel_gaia.rvs_batch import RvsBatch
-from starlabel_gaia.rvs_spectra import concat_spectra, derive
+from starlabel_gaia.rvs_spectra import derive
 from starlabel_gaia.rvs_stream import TextStream
 
 
