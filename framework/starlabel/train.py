@@ -227,11 +227,22 @@ def train(
     starlabel.bundle.BundleError
         The bundle cannot be written (``--resume`` writes it once fixed), or ``init_from`` is no bundle.
     """
-    options = options or TrainOptions()
-    started = time.perf_counter()
     # Adam's second-moment estimates and small weights drift into subnormal floats, which x86 CPUs
-    # process up to 100x slower; flushing them to zero changes no result that matters.
+    # process up to 100x slower; flushing them to zero changes no result that matters. It is a setting of
+    # the calling thread's floating-point unit: set back afterwards, so that the caller's own arithmetic
+    # (e.g. parsing numbers into subnormals) is not changed by having trained.
     torch.set_flush_denormal(True)
+    try:
+        return _train(resolved, plugins, store_path, out, options or TrainOptions())
+    finally:
+        torch.set_flush_denormal(False)
+
+
+def _train(
+    resolved: ResolvedDescriptor, plugins: Plugins, store_path: str | Path, out: str | Path, options: TrainOptions
+) -> TrainReport:
+    """:func:`train`, with subnormal floats flushed to zero."""
+    started = time.perf_counter()
     out = Path(out)
     network = resolved.model.network
     if network is None:

@@ -222,11 +222,11 @@ def test_ivar_beyond_float32_names_the_largest_of_the_whole_file(tmp_path: Path,
 
 def test_on_grid_block_path_matches_measured_snr_and_masks(plugins: Plugins, tmp_path: Path) -> None:
     """The blockwise path (float32 and float64 flux, rows beyond one block) against the plain definitions."""
-    import starlabel.ingest as ingest_module
+    from starlabel.ingest_grid import BLOCK_ROWS
 
     pipeline = _Pipeline(load_descriptor(survey(tmp_path, "toy_npz"), plugins), plugins, tmp_path)
     rng = np.random.default_rng(1)
-    n = ingest_module.BLOCK_ROWS + 37
+    n = BLOCK_ROWS + 37
     flux = rng.normal(1, 0.1, (n, len(GRID)))
     ivar = rng.uniform(-10, 1e4, flux.shape)
     ivar[rng.random(flux.shape) < 0.02] = np.inf
