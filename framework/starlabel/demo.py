@@ -8,12 +8,14 @@ stage). ``echo`` receives one line per stage.
 from __future__ import annotations
 
 import json
+import shutil
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from starlabel.descriptor import ResolvedDescriptor
+from starlabel.errors import StarlabelError
 from starlabel.plugins import Plugins
 from starlabel.report import Section, write_report
 
@@ -31,6 +33,18 @@ class DemoOptions:
     progress: bool = True
 
 
+def _stale(store: Path, resolved: ResolvedDescriptor) -> bool:
+    """True when the demo's store exists but was ingested with another descriptor (e.g. an older version)."""
+    from starlabel.store import Store
+
+    if not (store / "zarr.json").exists():
+        return False
+    try:
+        return Store.open(store).descriptor_hash != resolved.hash()
+    except (StarlabelError, KeyError, OSError, ValueError):
+        return False  # not readable as a store: ingest says what is wrong with it
+
+
 def run_demo(
     resolved: ResolvedDescriptor,
     plugins: Plugins,
@@ -45,6 +59,10 @@ def run_demo(
 
     sections: list[Section] = []
     store = out / "store.zarr"
+    if _stale(store, resolved):  # everything in ``out`` derives from the store: start again
+        echo(f"[3/{STAGES}] {store} was made with another version of the descriptor: redoing the demo in {out}")
+        shutil.rmtree(out)
+        out.mkdir(parents=True)
     if (store / "zarr.json").exists() and store_info(store)["complete"]:
         echo(f"[3/{STAGES}] store {store} already complete (use --fresh to redo it)")
     else:

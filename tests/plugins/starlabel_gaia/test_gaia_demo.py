@@ -53,6 +53,15 @@ def test_demo_on_generated_library(xp_library: Path, xp_maker: ModuleType, tmp_p
     again = run_demo(tmp_path / "out", "--data", str(xp_library))
     assert "already complete" in again.stdout and "already trained" in again.stdout
     assert "already written" in again.stdout
+    # a store left by an older version of the descriptor is not reused (training would refuse it): redone
+    import zarr
+
+    group = zarr.open_group(tmp_path / "out" / "store.zarr", mode="r+")
+    group.attrs["starlabel"] = dict(group.attrs["starlabel"], descriptor_hash="0" * 64)
+    redone = run_demo(tmp_path / "out", "--data", str(xp_library))
+    assert redone.returncode == 0, redone.stderr
+    assert "was made with another version of the descriptor: redoing the demo" in redone.stdout
+    assert f"[3/10] ingested {n} spectra" in redone.stdout and "[4/10] trained 1 member(s)" in redone.stdout
 
 
 @pytest.mark.realdata
