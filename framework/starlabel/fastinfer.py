@@ -371,17 +371,44 @@ def _add_conv(
     w = b.keep(weight.unsqueeze(2).contiguous(memory_format=torch.channels_last))
     bias_t = b.keep(bias) if bias is not None else None
     groups = int(layer.groups)
+    conv = _conv2d_function(w)
     if left == right:
 
         def op(h: torch.Tensor) -> torch.Tensor:
-            return F.conv2d(h, w, bias_t, (1, stride), (0, left), (1, dilation), groups)
+            return conv(h, w, bias_t, (1, stride), (0, left), (1, dilation), groups)
 
     else:
 
         def op(h: torch.Tensor) -> torch.Tensor:
-            return F.conv2d(F.pad(h, (left, right)), w, bias_t, (1, stride), 0, (1, dilation), groups)
+            return conv(F.pad(h, (left, right)), w, bias_t, (1, stride), (0, 0), (1, dilation), groups)
 
     b.conv_op(op, True)
+
+
+def _conv2d_function(weight: torch.Tensor) -> Callable[..., torch.Tensor]:
+    """oneDNN's convolution where it applies (float32 on a CPU with oneDNN), else ``F.conv2d``.
+
+    ``F.conv2d`` hands batches of fewer than 16 rows to PyTorch's own im2col convolution, slower there than
+    oneDNN (whose results are the same); calling oneDNN directly keeps every batch size on it. Under CPU
+    autocast (e.g. bfloat16) ``F.conv2d`` is used, which autocast knows how to cast.
+    """
+    if weight.device.type == "cpu" and weight.dtype == torch.float32 and torch.backends.mkldnn.is_available():
+
+        def mkldnn(
+            h: torch.Tensor,
+            w: torch.Tensor,
+            bias: torch.Tensor | None,
+            stride: tuple[int, int],
+            padding: tuple[int, int],
+            dilation: tuple[int, int],
+            groups: int,
+        ) -> torch.Tensor:
+            if torch.is_autocast_enabled("cpu"):
+                return F.conv2d(h, w, bias, stride, padding, dilation, groups)
+            return torch.mkldnn_convolution(h, w, bias, padding, stride, dilation, groups)
+
+        return mkldnn
+    return F.conv2d
 
 
 def _add_conv_elementwise(b: _Builder, layer: nn.Module, where: str) -> None:

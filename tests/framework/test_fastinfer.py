@@ -329,3 +329,19 @@ def test_predict_command_engines_agree(bundle, plugins, tmp_path: Path) -> None:
         assert np.abs(tables["fast"][name] - want).max() <= RTOL * np.abs(want).max(), name
     result = CliRunner().invoke(predict_command, [str(path), "--store", str(store), "--out", "x.fits", "--engine", "jit"])
     assert result.exit_code == 2 and "'jit' is not one of 'fast', 'eager'" in result.output
+
+
+@pytest.mark.parametrize("rows", [1, 3, 40])
+def test_convolutions_below_and_above_16_rows_and_under_autocast(rows: int) -> None:
+    """Small batches (which F.conv2d would hand to im2col) give eager's numbers; bfloat16 autocast still applies."""
+    torch.manual_seed(3)
+    stack = nn.Sequential(nn.Conv1d(1, 8, 7, padding=3), nn.ReLU(), nn.Conv1d(8, 8, 5, padding=(2,)), nn.Flatten())
+    stack.eval()
+    fast = compile_stack(stack, (1, 300))
+    x = torch.randn(rows, 1, 300)
+    with torch.inference_mode():
+        want, got = stack(x), fast(x)
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            low = fast(x)
+    assert rel_diff(got, want) < RTOL
+    assert 1e-4 < rel_diff(low.float(), want) < 3e-2  # the convolutions ran in bfloat16 under autocast
