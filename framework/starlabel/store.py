@@ -109,9 +109,9 @@ class StoreLayout:
 
 COMPRESSION = {"cname": "lz4", "clevel": 9, "shuffle": "shuffle"}
 """Blosc settings of the arrays. lz4 with byte shuffle writes spectra about 5 times as fast as zstd level 3
-with bitshuffle (the ingest writer's main cost) and reads them several times as fast, for about 5% more
-bytes on RVS flux and ivar; stores written with other settings read the same (the codec is in each
-array's metadata)."""
+with bitshuffle (the ingest writer's main cost) and reads them faster, for about 5% more bytes on the flux
+and ivar of continuum-normalised spectra; stores written with other settings read the same (the codec is
+in each array's metadata)."""
 
 
 PARALLEL_VALUES = 1 << 20
@@ -297,7 +297,7 @@ class Store:
         return [(start, min(start + rows, n)) for start in range(0, n, rows)]
 
     def array(self, name: str) -> Any:
-        """The zarr array ``name`` (e.g. ``"flux"``, ``"aux/gaia_photometry"``, ``"labels/teff_ok"``)."""
+        """The zarr array ``name`` (e.g. ``"flux"``, ``"aux/photometry"``, ``"labels/teff_ok"``)."""
         return self.group[name]
 
     # ------------------------------------------------------------------------------------------- writing
