@@ -70,7 +70,7 @@ LINES: tuple[tuple[float, float, float], ...] = (
 LABEL_UNITS = {"teff": "K"}
 """Units of the generated labels (others: dex)."""
 BYTES_PER_ROW = 11_000
-"""About what a row takes in the store on disk (flux, ivar, mask, aux, labels; blosc-zstd)."""
+"""About what a row takes in the store on disk (flux, ivar, mask, aux, labels; Blosc lz4)."""
 WRITE_ROWS = 8192
 """Rows generated and appended at a time (bounded memory while writing a store)."""
 
