@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 import numpy as np
@@ -87,11 +88,14 @@ class InputTransform:
         return z.masked_fill_(bad, 0.0)
 
     def _feeds_whole_grid(self, n_grid: int) -> bool:
-        """True when the fed pixels are exactly ``0 .. n_grid - 1`` (checked once per grid size)."""
-        cache = self.__dict__.setdefault("_whole_grid", {})
-        if n_grid not in cache:
-            cache[n_grid] = self.pixels.size == n_grid and bool((self.pixels == np.arange(n_grid)).all())
-        return bool(cache[n_grid])
+        """True when the fed pixels are exactly ``0 .. n_grid - 1``."""
+        return self._leading_pixels == n_grid
+
+    @cached_property
+    def _leading_pixels(self) -> int:
+        """``len(pixels)`` when the fed pixels are ``0, 1, 2, ...`` in order, else -1."""
+        in_order = bool((self.pixels == np.arange(self.pixels.size)).all())
+        return int(self.pixels.size) if in_order else -1
 
     def aux(self, aux: torch.Tensor, missing: torch.Tensor) -> torch.Tensor:
         """Standardised aux values (0 where missing) and the missing indicators, side by side."""

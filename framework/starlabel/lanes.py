@@ -16,12 +16,16 @@ from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any, TypeVar
 
+from starlabel.errors import StarlabelError
+
 Item = TypeVar("Item")
 Result = TypeVar("Result")
 
 
-class LanesError(ValueError):
+class LanesError(StarlabelError, ValueError):
     """An impossible number of lanes was asked for."""
+
+    exit_code = 2
 
 
 def choose_lanes(requested: int | None, device: str, deterministic: bool) -> int:
