@@ -10,6 +10,7 @@ from typing import Any
 
 import numpy as np
 
+from starlabel.ingest_grid import Scratch
 from starlabel.store import Store, StoreBatch
 
 
@@ -30,7 +31,7 @@ class StoreWriter:
         self.pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="starlabel-ingest-writer")
         self.futures: deque[Future[None]] = deque()
         self.failed = False
-        self._buffers: dict[str, np.ndarray] = {}
+        self._buffers = Scratch()  # the joined spectra arrays, reused from write to write
 
     def _join(self, batches: list[StoreBatch]) -> StoreBatch:
         """The rows of ``batches`` in one batch whose spectra arrays are this writer's reused buffers (fresh
@@ -56,10 +57,7 @@ class StoreWriter:
 
     def _into(self, name: str, rows: int, width: int, dtype: Any, parts: list[np.ndarray]) -> np.ndarray:
         """``parts`` joined (and cast, as the store will) into the reused buffer ``name``."""
-        buffer = self._buffers.get(name)
-        if buffer is None or buffer.shape[0] < rows or buffer.shape[1] != width:
-            buffer = self._buffers[name] = np.empty((rows, width), dtype)
-        out = buffer[:rows]
+        out = self._buffers.get(name, rows, width, dtype)
         np.concatenate(parts, out=out, casting="same_kind")
         return out
 
